@@ -1,0 +1,948 @@
+//! The sans-I/O connection state machine.
+//!
+//! The engine never touches a socket, a thread or the clock: the driver feeds it
+//! parsed server operations and the current time, takes the bytes it wants
+//! written from [`Engine::take_output`], and acts on the [`Event`]s it returns.
+//! Everything timing-related (stale detection, flush bookkeeping) is therefore
+//! testable deterministically with a fake clock.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use crate::error::{Error, ErrorKind, Result, err};
+use crate::proto::{self, ConnectInfo, MsgFrame, ServerInfo, ServerOp};
+
+/// What happened to a message handed to a subscription's sink.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Delivery {
+    /// Queued for the application.
+    Queued,
+    /// Dropped because the subscription is over its pending limits; `first` is
+    /// true for the first drop of a slow-consumer episode.
+    Dropped {
+        /// First drop since the subscription was last able to queue.
+        first: bool,
+    },
+}
+
+/// Where a subscription's messages go (a channel in the client, a `Vec` in tests).
+pub(crate) trait SubSink {
+    /// Hands a message over without blocking.
+    fn deliver(&self, frame: MsgFrame) -> Delivery;
+}
+
+/// Connection phase.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Phase {
+    /// Socket open (or opening), waiting for the server's INFO.
+    AwaitInfo,
+    /// CONNECT and PING sent, waiting for PONG.
+    AwaitPong,
+    /// Handshake complete.
+    Connected,
+    /// Socket lost; waiting for a new one (publishes are buffered).
+    Disconnected,
+    /// Closed for good.
+    Closed,
+}
+
+/// Something the driver or client must act on.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Event {
+    /// The handshake completed; `reconnect` is true after a reconnection.
+    Connected {
+        /// True if this is not the first connection.
+        reconnect: bool,
+    },
+    /// The server refused the handshake, or it could not proceed.
+    HandshakeFailed(Error),
+    /// A PONG arrived: flush waiters may be done.
+    Pong,
+    /// Report through the error callback (subscription id, if any).
+    AsyncError(Option<u64>, Error),
+    /// The connection must be dropped (stale, fatal server error...).
+    Disconnect(Error),
+    /// The server announced it is entering lame-duck mode.
+    LameDuck,
+}
+
+/// Counters, as `natsStatistics`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Statistics {
+    /// Messages received (once per delivering subscription).
+    pub in_msgs: u64,
+    /// Payload and header bytes received.
+    pub in_bytes: u64,
+    /// Messages published.
+    pub out_msgs: u64,
+    /// Payload and header bytes published.
+    pub out_bytes: u64,
+    /// Successful reconnections.
+    pub reconnects: u64,
+}
+
+/// Engine settings taken from the options.
+#[derive(Debug, Clone)]
+pub(crate) struct EngineConfig {
+    pub ping_interval: Option<Duration>,
+    pub max_pings_out: i32,
+    pub reconnect_buf_size: usize,
+    pub connect: ConnectInfo,
+    pub no_echo: bool,
+    pub disable_no_responders: bool,
+}
+
+struct SubEntry<S> {
+    subject: String,
+    queue: Option<String>,
+    /// Auto-unsubscribe limit (0: none).
+    max: u64,
+    received: u64,
+    sink: S,
+}
+
+/// The connection state machine. `S` is the per-subscription sink.
+pub(crate) struct Engine<S> {
+    cfg: EngineConfig,
+    phase: Phase,
+    ever_connected: bool,
+    out: Vec<u8>,
+    pending: Vec<u8>,
+    info: ServerInfo,
+    pings_out: i32,
+    pings_sent: u64,
+    pongs_received: u64,
+    epoch: u64,
+    next_ping: Option<Instant>,
+    subs: HashMap<u64, SubEntry<S>>,
+    next_sid: u64,
+    stats: Statistics,
+    last_error: Option<Error>,
+    events: Vec<Event>,
+}
+
+/// A flush in progress: completes when PONG number `target` of `epoch` arrives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct FlushTicket {
+    epoch: u64,
+    target: u64,
+}
+
+impl<S: SubSink> Engine<S> {
+    /// A new engine, waiting for a socket.
+    pub(crate) fn new(cfg: EngineConfig) -> Self {
+        Engine {
+            cfg,
+            phase: Phase::Disconnected,
+            ever_connected: false,
+            out: Vec::new(),
+            pending: Vec::new(),
+            info: ServerInfo::default(),
+            pings_out: 0,
+            pings_sent: 0,
+            pongs_received: 0,
+            epoch: 0,
+            next_ping: None,
+            subs: HashMap::new(),
+            next_sid: 1,
+            stats: Statistics::default(),
+            last_error: None,
+            events: Vec::new(),
+        }
+    }
+
+    /// The current phase.
+    pub(crate) fn phase(&self) -> Phase {
+        self.phase
+    }
+
+    /// True once a handshake has completed at least once.
+    pub(crate) fn ever_connected(&self) -> bool {
+        self.ever_connected
+    }
+
+    /// The latest INFO from the server.
+    pub(crate) fn info(&self) -> &ServerInfo {
+        &self.info
+    }
+
+    /// Counters.
+    pub(crate) fn stats(&self) -> Statistics {
+        self.stats
+    }
+
+    /// The last error the connection recorded (server `-ERR`, stale, I/O...).
+    pub(crate) fn last_error(&self) -> Option<&Error> {
+        self.last_error.as_ref()
+    }
+
+    /// Pings sent without a PONG yet (for health reporting).
+    pub(crate) fn pings_out(&self) -> i32 {
+        self.pings_out
+    }
+
+    /// Takes the events produced so far.
+    pub(crate) fn drain_events(&mut self, into: &mut Vec<Event>) {
+        into.append(&mut self.events);
+    }
+
+    /// True if there are bytes waiting to be written.
+    pub(crate) fn has_output(&self) -> bool {
+        !self.out.is_empty()
+    }
+
+    /// Swaps the pending output into `dst` (which must be empty).
+    pub(crate) fn take_output(&mut self, dst: &mut Vec<u8>) {
+        debug_assert!(dst.is_empty());
+        std::mem::swap(&mut self.out, dst);
+    }
+
+    /// A new socket is open: start the handshake.
+    pub(crate) fn start_handshake(&mut self) {
+        if self.phase == Phase::Closed {
+            return;
+        }
+        self.phase = Phase::AwaitInfo;
+        self.out.clear();
+        self.pings_out = 0;
+        self.pings_sent = 0;
+        self.pongs_received = 0;
+        self.next_ping = None;
+    }
+
+    /// When the engine next needs [`Engine::tick`].
+    pub(crate) fn next_deadline(&self) -> Option<Instant> {
+        match self.phase {
+            Phase::Connected => self.next_ping,
+            _ => None,
+        }
+    }
+
+    /// Changes the ping interval of a live connection (`None` disables pings).
+    pub(crate) fn set_ping_interval(&mut self, interval: Option<Duration>, now: Instant) {
+        self.cfg.ping_interval = interval;
+        self.next_ping = match (self.phase, interval) {
+            (Phase::Connected, Some(d)) => Some(now + d),
+            _ => None,
+        };
+    }
+
+    /// The configured ping interval.
+    pub(crate) fn ping_interval(&self) -> Option<Duration> {
+        self.cfg.ping_interval
+    }
+
+    /// The configured maximum of unanswered pings.
+    pub(crate) fn max_pings_out(&self) -> i32 {
+        self.cfg.max_pings_out
+    }
+
+    /// Timer work: send a PING, or declare the connection stale.
+    pub(crate) fn tick(&mut self, now: Instant) {
+        if self.phase != Phase::Connected {
+            return;
+        }
+        let (Some(due), Some(interval)) = (self.next_ping, self.cfg.ping_interval) else {
+            return;
+        };
+        if now < due {
+            return;
+        }
+        if self.pings_out >= self.cfg.max_pings_out {
+            let e = Error::new(
+                ErrorKind::StaleConnection,
+                format!(
+                    "no PONG for {} PING(s) sent every {:?}",
+                    self.pings_out, interval
+                ),
+            );
+            self.last_error = Some(e.clone());
+            self.next_ping = None;
+            self.events.push(Event::Disconnect(e));
+            return;
+        }
+        self.pings_out += 1;
+        self.out.extend_from_slice(proto::PING);
+        self.pings_sent += 1;
+        self.next_ping = Some(now + interval);
+    }
+
+    /// Processes one operation from the server.
+    pub(crate) fn handle(&mut self, op: ServerOp, now: Instant) {
+        match op {
+            ServerOp::Msg(frame) => self.on_msg(frame),
+            ServerOp::Ping => {
+                if matches!(self.phase, Phase::AwaitPong | Phase::Connected) {
+                    self.out.extend_from_slice(proto::PONG);
+                }
+            }
+            ServerOp::Pong => self.on_pong(now),
+            ServerOp::Info(info) => self.on_info(*info),
+            ServerOp::Ok => {}
+            ServerOp::Err(text) => self.on_err(text),
+        }
+    }
+
+    fn on_info(&mut self, info: ServerInfo) {
+        match self.phase {
+            Phase::AwaitInfo => {
+                if self.cfg.no_echo && info.proto < 1 {
+                    self.fail_handshake(Error::new(
+                        ErrorKind::NoServerSupport,
+                        "no_echo is not supported by this server",
+                    ));
+                    return;
+                }
+                let mut c = self.cfg.connect.clone();
+                c.echo = !self.cfg.no_echo;
+                c.headers = true;
+                c.no_responders = info.headers && !self.cfg.disable_no_responders;
+                self.info = info;
+                proto::encode_connect(&mut self.out, &c);
+                self.out.extend_from_slice(proto::PING);
+                self.pings_sent += 1;
+                self.phase = Phase::AwaitPong;
+            }
+            Phase::Connected | Phase::AwaitPong => {
+                let ldm = info.ldm && !self.info.ldm;
+                self.info = info;
+                if ldm {
+                    self.events.push(Event::LameDuck);
+                }
+            }
+            Phase::Disconnected | Phase::Closed => {}
+        }
+    }
+
+    fn on_pong(&mut self, now: Instant) {
+        match self.phase {
+            Phase::AwaitPong => {
+                self.pongs_received += 1;
+                self.phase = Phase::Connected;
+                let reconnect = self.ever_connected;
+                self.ever_connected = true;
+                self.pings_out = 0;
+                self.last_error = None;
+                self.replay_subscriptions();
+                let pending = std::mem::take(&mut self.pending);
+                self.out.extend_from_slice(&pending);
+                self.next_ping = self.cfg.ping_interval.map(|d| now + d);
+                self.events.push(Event::Connected { reconnect });
+            }
+            Phase::Connected => {
+                self.pongs_received += 1;
+                self.pings_out = 0;
+                self.events.push(Event::Pong);
+            }
+            _ => {}
+        }
+    }
+
+    fn on_err(&mut self, text: String) {
+        let lower = text.to_ascii_lowercase();
+        let kind = if lower.contains("authorization violation")
+            || lower.contains("user authentication expired")
+            || lower.contains("authentication timeout")
+        {
+            ErrorKind::AuthFailed
+        } else if lower.contains("permissions violation") {
+            ErrorKind::NotPermitted
+        } else if lower == "stale connection" {
+            ErrorKind::StaleConnection
+        } else {
+            ErrorKind::Other
+        };
+        let e = Error::new(kind, text);
+        match self.phase {
+            Phase::AwaitInfo | Phase::AwaitPong => self.fail_handshake(e),
+            Phase::Connected => {
+                self.last_error = Some(e.clone());
+                if kind == ErrorKind::StaleConnection {
+                    self.events.push(Event::Disconnect(e));
+                } else {
+                    // Not fatal by itself (natsc-defects.md #5): if the server
+                    // closes the socket, the driver sees EOF and disconnects.
+                    self.events.push(Event::AsyncError(None, e));
+                }
+            }
+            Phase::Disconnected | Phase::Closed => {}
+        }
+    }
+
+    fn fail_handshake(&mut self, e: Error) {
+        self.last_error = Some(e.clone());
+        self.phase = Phase::Disconnected;
+        self.events.push(Event::HandshakeFailed(e));
+    }
+
+    fn on_msg(&mut self, frame: MsgFrame) {
+        if self.phase != Phase::Connected {
+            return;
+        }
+        let sid = frame.sid;
+        let Some(entry) = self.subs.get_mut(&sid) else {
+            return; // Unsubscribed: the server may still have had some in flight.
+        };
+        if entry.max > 0 && entry.received >= entry.max {
+            return;
+        }
+        entry.received += 1;
+        self.stats.in_msgs += 1;
+        self.stats.in_bytes += (frame.header_len + frame.payload_len) as u64;
+        let reached_max = entry.max > 0 && entry.received >= entry.max;
+        let outcome = entry.sink.deliver(frame);
+        if reached_max {
+            self.subs.remove(&sid);
+        }
+        if let Delivery::Dropped { first: true } = outcome {
+            let e = Error::new(
+                ErrorKind::SlowConsumer,
+                format!("subscription {sid} is over its pending limits, messages dropped"),
+            );
+            self.last_error = Some(e.clone());
+            self.events.push(Event::AsyncError(Some(sid), e));
+        }
+    }
+
+    fn replay_subscriptions(&mut self) {
+        let mut sids: Vec<u64> = self.subs.keys().copied().collect();
+        sids.sort_unstable();
+        for sid in sids {
+            let Some(e) = self.subs.get(&sid) else {
+                continue;
+            };
+            proto::encode_sub(&mut self.out, &e.subject, e.queue.as_deref(), sid);
+            if e.max > 0 {
+                proto::encode_unsub(&mut self.out, sid, Some(e.max - e.received));
+            }
+        }
+    }
+
+    fn check_open(&self) -> Result<()> {
+        if self.phase == Phase::Closed {
+            return err(ErrorKind::ConnectionClosed, "connection closed");
+        }
+        Ok(())
+    }
+
+    /// Queues a publish. Returns true if the output buffer was empty before (the
+    /// driver must be woken).
+    ///
+    /// Subject and reply must already be validated.
+    pub(crate) fn publish(
+        &mut self,
+        subject: &str,
+        reply: Option<&str>,
+        headers: &[u8],
+        payload: &[u8],
+    ) -> Result<bool> {
+        self.check_open()?;
+        if !headers.is_empty() && self.ever_connected && !self.info.headers {
+            return err(
+                ErrorKind::NoServerSupport,
+                "the server does not support headers",
+            );
+        }
+        let size = headers.len() + payload.len();
+        if self.info.max_payload > 0 && size as i64 > self.info.max_payload {
+            return err(
+                ErrorKind::MaxPayload,
+                format!(
+                    "message of {size} bytes is over the server's max_payload of {}",
+                    self.info.max_payload
+                ),
+            );
+        }
+        self.stats.out_msgs += 1;
+        self.stats.out_bytes += size as u64;
+        if self.phase == Phase::Connected {
+            let was_empty = self.out.is_empty();
+            proto::encode_pub(&mut self.out, subject, reply, headers, payload);
+            Ok(was_empty)
+        } else {
+            if self.pending.len() >= self.cfg.reconnect_buf_size {
+                self.stats.out_msgs -= 1;
+                self.stats.out_bytes -= size as u64;
+                return err(
+                    ErrorKind::InsufficientBuffer,
+                    format!(
+                        "reconnect buffer full ({} bytes)",
+                        self.cfg.reconnect_buf_size
+                    ),
+                );
+            }
+            proto::encode_pub(&mut self.pending, subject, reply, headers, payload);
+            Ok(false)
+        }
+    }
+
+    /// Adds a subscription; returns its id and whether the driver must be woken.
+    pub(crate) fn subscribe(
+        &mut self,
+        subject: &str,
+        queue: Option<&str>,
+        sink: S,
+    ) -> Result<(u64, bool)> {
+        self.check_open()?;
+        let sid = self.next_sid;
+        self.next_sid += 1;
+        self.subs.insert(
+            sid,
+            SubEntry {
+                subject: subject.to_string(),
+                queue: queue.map(str::to_string),
+                max: 0,
+                received: 0,
+                sink,
+            },
+        );
+        let was_empty = self.out.is_empty();
+        if self.phase == Phase::Connected {
+            proto::encode_sub(&mut self.out, subject, queue, sid);
+        }
+        Ok((sid, was_empty && self.phase == Phase::Connected))
+    }
+
+    /// Removes a subscription now (`max == None`), or after `max` messages in
+    /// total. Returns whether the driver must be woken and whether the
+    /// subscription is now gone.
+    pub(crate) fn unsubscribe(&mut self, sid: u64, max: Option<u64>) -> Result<(bool, bool)> {
+        self.check_open()?;
+        let Some(entry) = self.subs.get_mut(&sid) else {
+            return err(ErrorKind::InvalidSubscription, "subscription is not valid");
+        };
+        let was_empty = self.out.is_empty();
+        let connected = self.phase == Phase::Connected;
+        let gone = match max {
+            Some(m) if m > entry.received => {
+                entry.max = m;
+                if connected {
+                    proto::encode_unsub(&mut self.out, sid, Some(m));
+                }
+                false
+            }
+            _ => {
+                self.subs.remove(&sid);
+                if connected {
+                    proto::encode_unsub(&mut self.out, sid, None);
+                }
+                true
+            }
+        };
+        Ok((was_empty && connected, gone))
+    }
+
+    /// True if `sid` is a live subscription.
+    pub(crate) fn has_sub(&self, sid: u64) -> bool {
+        self.subs.contains_key(&sid)
+    }
+
+    /// Starts a flush: queues a PING. Returns the ticket to wait on and whether
+    /// the driver must be woken. Fails if the connection is not connected.
+    pub(crate) fn flush_ping(&mut self) -> Result<(FlushTicket, bool)> {
+        self.check_open()?;
+        if self.phase != Phase::Connected {
+            return err(ErrorKind::ConnectionDisconnected, "not connected");
+        }
+        let was_empty = self.out.is_empty();
+        self.out.extend_from_slice(proto::PING);
+        self.pings_sent += 1;
+        Ok((
+            FlushTicket {
+                epoch: self.epoch,
+                target: self.pings_sent,
+            },
+            was_empty,
+        ))
+    }
+
+    /// Where a flush stands: `None` while waiting, then its result.
+    pub(crate) fn flush_status(&self, t: FlushTicket) -> Option<Result<()>> {
+        if self.phase == Phase::Closed {
+            return Some(err(ErrorKind::ConnectionClosed, "connection closed"));
+        }
+        if t.epoch != self.epoch {
+            return Some(err(
+                ErrorKind::ConnectionDisconnected,
+                "connection lost before the flush completed",
+            ));
+        }
+        (self.pongs_received >= t.target).then_some(Ok(()))
+    }
+
+    /// The socket is gone. Pending flushes fail. With `reconnecting`, publishes
+    /// are buffered until the next handshake; otherwise the engine closes.
+    /// Returns the sinks dropped when the engine closes.
+    pub(crate) fn disconnected(&mut self, cause: Option<Error>, reconnecting: bool) -> Vec<S> {
+        if self.phase == Phase::Closed {
+            return Vec::new();
+        }
+        if let Some(e) = cause {
+            self.last_error = Some(e);
+        }
+        self.epoch += 1;
+        self.out.clear();
+        self.next_ping = None;
+        if reconnecting {
+            self.phase = Phase::Disconnected;
+            Vec::new()
+        } else {
+            self.close()
+        }
+    }
+
+    /// Credentials sent in the next CONNECT.
+    pub(crate) fn set_credentials(
+        &mut self,
+        user: Option<String>,
+        pass: Option<String>,
+        token: Option<String>,
+    ) {
+        self.cfg.connect.user = user;
+        self.cfg.connect.pass = pass;
+        self.cfg.connect.auth_token = token;
+    }
+
+    /// Counts a successful reconnection (TCP connected to a server again).
+    pub(crate) fn count_reconnect(&mut self) {
+        self.stats.reconnects += 1;
+    }
+
+    /// Closes for good; returns every subscription's sink (for the caller to
+    /// mark closed and drop).
+    pub(crate) fn close(&mut self) -> Vec<S> {
+        self.phase = Phase::Closed;
+        self.epoch += 1;
+        self.pending.clear();
+        self.out.clear();
+        self.next_ping = None;
+        self.subs.drain().map(|(_, e)| e.sink).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cell::RefCell;
+    use std::rc::Rc;
+
+    #[derive(Clone, Default)]
+    struct VecSink {
+        got: Rc<RefCell<Vec<MsgFrame>>>,
+        cap: usize,
+        dropping: Rc<RefCell<bool>>,
+    }
+
+    impl SubSink for VecSink {
+        fn deliver(&self, frame: MsgFrame) -> Delivery {
+            let mut got = self.got.borrow_mut();
+            if self.cap > 0 && got.len() >= self.cap {
+                let first = !*self.dropping.borrow();
+                *self.dropping.borrow_mut() = true;
+                return Delivery::Dropped { first };
+            }
+            got.push(frame);
+            Delivery::Queued
+        }
+    }
+
+    fn cfg() -> EngineConfig {
+        EngineConfig {
+            ping_interval: Some(Duration::from_secs(10)),
+            max_pings_out: 2,
+            reconnect_buf_size: 64,
+            connect: ConnectInfo::default(),
+            no_echo: false,
+            disable_no_responders: false,
+        }
+    }
+
+    fn out(e: &mut Engine<VecSink>) -> String {
+        let mut v = Vec::new();
+        e.take_output(&mut v);
+        String::from_utf8(v).unwrap()
+    }
+
+    fn info(max_payload: i64) -> ServerOp {
+        ServerOp::Info(Box::new(ServerInfo {
+            max_payload,
+            headers: true,
+            proto: 1,
+            ..Default::default()
+        }))
+    }
+
+    fn connected(now: Instant) -> Engine<VecSink> {
+        let mut e = Engine::new(cfg());
+        e.start_handshake();
+        e.handle(info(1024), now);
+        let o = out(&mut e);
+        assert!(o.starts_with("CONNECT {"), "{o}");
+        assert!(o.ends_with("}\r\nPING\r\n"), "{o}");
+        assert!(o.contains("\"verbose\":false"));
+        assert!(o.contains("\"pedantic\":false"));
+        assert!(o.contains("\"echo\":true"));
+        e.handle(ServerOp::Pong, now);
+        assert_eq!(e.phase(), Phase::Connected);
+        let mut ev = Vec::new();
+        e.drain_events(&mut ev);
+        assert_eq!(ev, vec![Event::Connected { reconnect: false }]);
+        e
+    }
+
+    fn frame(sid: u64, payload: &[u8]) -> ServerOp {
+        ServerOp::Msg(MsgFrame::build(sid, "foo", None, &[], payload))
+    }
+
+    #[test]
+    fn handshake_and_server_ping() {
+        let now = Instant::now();
+        let mut e = connected(now);
+        e.handle(ServerOp::Ping, now);
+        assert_eq!(out(&mut e), "PONG\r\n");
+    }
+
+    #[test]
+    fn handshake_error_is_auth_failure() {
+        let mut e: Engine<VecSink> = Engine::new(cfg());
+        e.start_handshake();
+        e.handle(info(1024), Instant::now());
+        e.handle(
+            ServerOp::Err("Authorization Violation".into()),
+            Instant::now(),
+        );
+        let mut ev = Vec::new();
+        e.drain_events(&mut ev);
+        assert!(matches!(&ev[..], [Event::HandshakeFailed(err)] if err.kind() == ErrorKind::AuthFailed));
+    }
+
+    #[test]
+    fn stale_after_max_pings_out() {
+        let t0 = Instant::now();
+        let mut e = connected(t0);
+        let iv = Duration::from_secs(10);
+        assert_eq!(e.next_deadline(), Some(t0 + iv));
+        e.tick(t0 + iv / 2);
+        assert_eq!(out(&mut e), "", "no ping before the interval");
+        e.tick(t0 + iv);
+        assert_eq!(out(&mut e), "PING\r\n");
+        e.tick(t0 + iv * 2);
+        assert_eq!(out(&mut e), "PING\r\n");
+        assert_eq!(e.pings_out(), 2);
+        e.tick(t0 + iv * 3);
+        let mut ev = Vec::new();
+        e.drain_events(&mut ev);
+        assert!(
+            matches!(&ev[..], [Event::Disconnect(err)] if err.kind() == ErrorKind::StaleConnection)
+        );
+        assert_eq!(
+            e.last_error().map(|e| e.kind()),
+            Some(ErrorKind::StaleConnection)
+        );
+    }
+
+    #[test]
+    fn pong_resets_pings_out() {
+        let t0 = Instant::now();
+        let mut e = connected(t0);
+        let iv = Duration::from_secs(10);
+        for i in 1..=10 {
+            e.tick(t0 + iv * i);
+            assert_eq!(out(&mut e), "PING\r\n");
+            e.handle(ServerOp::Pong, t0 + iv * i);
+        }
+        let mut ev = Vec::new();
+        e.drain_events(&mut ev);
+        assert!(ev.iter().all(|x| *x == Event::Pong));
+    }
+
+    #[test]
+    fn negative_max_pings_out_is_stale_at_first_tick() {
+        let t0 = Instant::now();
+        let mut e: Engine<VecSink> = Engine::new(EngineConfig {
+            max_pings_out: -1,
+            ..cfg()
+        });
+        e.start_handshake();
+        e.handle(info(10), t0);
+        e.handle(ServerOp::Pong, t0);
+        e.tick(t0 + Duration::from_secs(10));
+        let mut ev = Vec::new();
+        e.drain_events(&mut ev);
+        assert!(matches!(ev.last(), Some(Event::Disconnect(_))));
+    }
+
+    #[test]
+    fn live_ping_interval_change() {
+        let t0 = Instant::now();
+        let mut e = connected(t0);
+        e.set_ping_interval(Some(Duration::from_millis(50)), t0);
+        assert_eq!(e.next_deadline(), Some(t0 + Duration::from_millis(50)));
+        e.set_ping_interval(None, t0);
+        assert_eq!(e.next_deadline(), None);
+    }
+
+    #[test]
+    fn flush_tickets_count_pongs_including_timer_pings() {
+        let t0 = Instant::now();
+        let mut e = connected(t0);
+        e.tick(t0 + Duration::from_secs(10)); // timer PING #2
+        let (t, _) = e.flush_ping().unwrap(); // PING #3
+        assert_eq!(e.flush_status(t), None);
+        e.handle(ServerOp::Pong, t0); // answers the timer ping
+        assert_eq!(e.flush_status(t), None);
+        e.handle(ServerOp::Pong, t0);
+        assert_eq!(e.flush_status(t), Some(Ok(())));
+    }
+
+    #[test]
+    fn flush_fails_on_disconnect_and_close() {
+        let t0 = Instant::now();
+        let mut e = connected(t0);
+        let (t, _) = e.flush_ping().unwrap();
+        e.disconnected(None, true);
+        assert_eq!(
+            e.flush_status(t).unwrap().unwrap_err().kind(),
+            ErrorKind::ConnectionDisconnected
+        );
+        e.close();
+        assert_eq!(
+            e.flush_status(t).unwrap().unwrap_err().kind(),
+            ErrorKind::ConnectionClosed
+        );
+        assert_eq!(
+            e.flush_ping().unwrap_err().kind(),
+            ErrorKind::ConnectionClosed
+        );
+    }
+
+    #[test]
+    fn publish_limits_and_wake_flag() {
+        let t0 = Instant::now();
+        let mut e = connected(t0);
+        assert!(e.publish("foo", None, &[], b"hi").unwrap());
+        assert!(!e.publish("foo", Some("r"), &[], b"hi").unwrap());
+        assert_eq!(out(&mut e), "PUB foo 2\r\nhi\r\nPUB foo r 2\r\nhi\r\n");
+        let big = vec![0u8; 1025];
+        assert_eq!(
+            e.publish("foo", None, &[], &big).unwrap_err().kind(),
+            ErrorKind::MaxPayload
+        );
+        assert_eq!(e.stats().out_msgs, 2);
+        e.close();
+        assert_eq!(
+            e.publish("foo", None, &[], b"").unwrap_err().kind(),
+            ErrorKind::ConnectionClosed
+        );
+    }
+
+    #[test]
+    fn disconnected_publishes_are_buffered_and_replayed_after_subs() {
+        let t0 = Instant::now();
+        let mut e = connected(t0);
+        let sink = VecSink::default();
+        let (sid, _) = e.subscribe("foo", Some("q"), sink.clone()).unwrap();
+        e.unsubscribe(sid, Some(5)).unwrap();
+        out(&mut e);
+        e.handle(frame(sid, b"1"), t0);
+        e.disconnected(None, true);
+        e.publish("a", None, &[], b"0123456789").unwrap();
+        e.publish("b", None, &[], &[1u8; 40]).unwrap();
+        // 64-byte buffer now holds > 64 bytes: the next publish fails.
+        assert_eq!(
+            e.publish("c", None, &[], b"x").unwrap_err().kind(),
+            ErrorKind::InsufficientBuffer
+        );
+        e.start_handshake();
+        e.handle(info(1024), t0);
+        out(&mut e);
+        e.handle(ServerOp::Pong, t0);
+        let o = out(&mut e);
+        assert!(
+            o.starts_with("SUB foo q 1\r\nUNSUB 1 4\r\nPUB a 10\r\n0123456789\r\nPUB b 40\r\n"),
+            "{o}"
+        );
+        let mut ev = Vec::new();
+        e.drain_events(&mut ev);
+        assert!(ev.contains(&Event::Connected { reconnect: true }));
+    }
+
+    #[test]
+    fn auto_unsubscribe_stops_at_max() {
+        let t0 = Instant::now();
+        let mut e = connected(t0);
+        let sink = VecSink::default();
+        let (sid, _) = e.subscribe("foo", None, sink.clone()).unwrap();
+        e.unsubscribe(sid, Some(2)).unwrap();
+        for _ in 0..5 {
+            e.handle(frame(sid, b"x"), t0);
+        }
+        assert_eq!(sink.got.borrow().len(), 2);
+        assert!(!e.has_sub(sid));
+        assert_eq!(
+            e.unsubscribe(sid, None).unwrap_err().kind(),
+            ErrorKind::InvalidSubscription
+        );
+    }
+
+    #[test]
+    fn slow_consumer_reported_once_per_episode() {
+        let t0 = Instant::now();
+        let mut e = connected(t0);
+        let sink = VecSink {
+            cap: 1,
+            ..Default::default()
+        };
+        let (sid, _) = e.subscribe("foo", None, sink.clone()).unwrap();
+        for _ in 0..4 {
+            e.handle(frame(sid, b"x"), t0);
+        }
+        let mut ev = Vec::new();
+        e.drain_events(&mut ev);
+        let slow: Vec<_> = ev
+            .iter()
+            .filter(|x| matches!(x, Event::AsyncError(Some(s), err) if *s == sid && err.kind() == ErrorKind::SlowConsumer))
+            .collect();
+        assert_eq!(slow.len(), 1);
+    }
+
+    #[test]
+    fn server_errors() {
+        let t0 = Instant::now();
+        let mut e = connected(t0);
+        e.handle(
+            ServerOp::Err("Permissions Violation for Publish to \"x\"".into()),
+            t0,
+        );
+        e.handle(ServerOp::Err("Stale Connection".into()), t0);
+        let mut ev = Vec::new();
+        e.drain_events(&mut ev);
+        assert!(
+            matches!(&ev[0], Event::AsyncError(None, err) if err.kind() == ErrorKind::NotPermitted)
+        );
+        assert!(
+            matches!(&ev[1], Event::Disconnect(err) if err.kind() == ErrorKind::StaleConnection)
+        );
+    }
+
+    #[test]
+    fn no_echo_needs_proto_1() {
+        let mut e: Engine<VecSink> = Engine::new(EngineConfig {
+            no_echo: true,
+            ..cfg()
+        });
+        e.start_handshake();
+        e.handle(
+            ServerOp::Info(Box::new(ServerInfo {
+                proto: 0,
+                ..Default::default()
+            })),
+            Instant::now(),
+        );
+        let mut ev = Vec::new();
+        e.drain_events(&mut ev);
+        assert!(
+            matches!(&ev[..], [Event::HandshakeFailed(err)] if err.kind() == ErrorKind::NoServerSupport)
+        );
+    }
+}

@@ -1,0 +1,543 @@
+//! Connection options, with nats.c's defaults.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::connection::Connection;
+use crate::error::{Error, ErrorKind, Result, err};
+
+/// The default server URL, as nats.c's `NATS_DEFAULT_URL`.
+pub const DEFAULT_URL: &str = "nats://localhost:4222";
+
+/// A connection event callback (closed, disconnected, reconnected).
+pub type ConnCallback = Arc<dyn Fn(&Connection) + Send + Sync>;
+
+/// An asynchronous error callback: the connection, the id of the subscription
+/// concerned (if any; compare with [`crate::Subscription::sid`]) and the error.
+pub type ErrorCallback = Arc<dyn Fn(&Connection, Option<u64>, &Error) + Send + Sync>;
+
+/// Options for a connection. Build with the chained setters, then call
+/// [`Options::connect`].
+///
+/// Defaults are nats.c's: connect timeout 2 s, ping every 2 min with 2 pings
+/// outstanding, reconnect allowed (60 attempts per server, 2 s apart, jitter
+/// 100 ms), 8 MiB reconnect buffer, 65536 messages / 64 MiB pending per
+/// subscription, 32 KiB I/O buffer.
+///
+/// # Examples
+/// ```no_run
+/// use std::time::Duration;
+/// let nc = nats::Options::new()
+///     .url("nats://127.0.0.1:4222")
+///     .name("demo")
+///     .ping_interval(Duration::from_secs(30))
+///     .connect()?;
+/// # Ok::<(), nats::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct Options {
+    pub(crate) url: Option<String>,
+    pub(crate) servers: Vec<String>,
+    pub(crate) no_randomize: bool,
+    pub(crate) timeout: Duration,
+    pub(crate) name: Option<String>,
+    pub(crate) verbose: bool,
+    pub(crate) pedantic: bool,
+    pub(crate) ping_interval: Option<Duration>,
+    pub(crate) max_pings_out: i32,
+    pub(crate) allow_reconnect: bool,
+    pub(crate) max_reconnect: i32,
+    pub(crate) reconnect_wait: Duration,
+    pub(crate) reconnect_jitter: Duration,
+    pub(crate) reconnect_buf_size: usize,
+    pub(crate) max_pending_msgs: usize,
+    pub(crate) max_pending_bytes: usize,
+    pub(crate) io_buf_size: usize,
+    pub(crate) no_echo: bool,
+    pub(crate) user: Option<String>,
+    pub(crate) password: Option<String>,
+    pub(crate) token: Option<String>,
+    pub(crate) inbox_prefix: String,
+    pub(crate) disable_no_responders: bool,
+    pub(crate) error_cb: Option<ErrorCallback>,
+    pub(crate) closed_cb: Option<ConnCallback>,
+    pub(crate) disconnected_cb: Option<ConnCallback>,
+    pub(crate) reconnected_cb: Option<ConnCallback>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            url: None,
+            servers: Vec::new(),
+            no_randomize: false,
+            timeout: Duration::from_millis(2000),
+            name: None,
+            verbose: false,
+            pedantic: false,
+            ping_interval: Some(Duration::from_millis(120_000)),
+            max_pings_out: 2,
+            allow_reconnect: true,
+            max_reconnect: 60,
+            reconnect_wait: Duration::from_millis(2000),
+            reconnect_jitter: Duration::from_millis(100),
+            reconnect_buf_size: 8 * 1024 * 1024,
+            max_pending_msgs: 65536,
+            max_pending_bytes: 64 * 1024 * 1024,
+            io_buf_size: 32 * 1024,
+            no_echo: false,
+            user: None,
+            password: None,
+            token: None,
+            inbox_prefix: "_INBOX.".to_string(),
+            disable_no_responders: false,
+            error_cb: None,
+            closed_cb: None,
+            disconnected_cb: None,
+            reconnected_cb: None,
+        }
+    }
+}
+
+impl fmt::Debug for Options {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Options")
+            .field("url", &self.url)
+            .field("servers", &self.servers)
+            .field("timeout", &self.timeout)
+            .field("name", &self.name)
+            .field("ping_interval", &self.ping_interval)
+            .field("max_pings_out", &self.max_pings_out)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Options {
+    /// Options with nats.c's defaults.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Connects with these options (they are copied: later changes do not affect
+    /// the connection).
+    ///
+    /// # Errors
+    /// `NoServer` if no server could be reached, `AuthFailed` if the server refused
+    /// the credentials, `InvalidArg` for a malformed URL, `Timeout` never: a server
+    /// that does not complete the handshake within the timeout counts as unreachable.
+    pub fn connect(&self) -> Result<Connection> {
+        Connection::connect_with(self.clone())
+    }
+
+    /// The server URL tried first (a comma-separated list is accepted).
+    pub fn url(mut self, url: &str) -> Self {
+        self.set_url(Some(url));
+        self
+    }
+
+    pub(crate) fn set_url(&mut self, url: Option<&str>) {
+        self.url = url.map(|u| u.trim().to_string()).filter(|u| !u.is_empty());
+    }
+
+    /// The list of servers to try (after the `url`, if set).
+    pub fn servers<S: AsRef<str>>(mut self, servers: &[S]) -> Self {
+        self.servers = servers
+            .iter()
+            .map(|s| s.as_ref().trim().to_string())
+            .collect();
+        self
+    }
+
+    /// Try servers in the given order instead of shuffling them.
+    pub fn no_randomize(mut self, yes: bool) -> Self {
+        self.no_randomize = yes;
+        self
+    }
+
+    /// Deadline for one connection attempt: DNS, TCP connect and handshake.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// The connection name shown by the server's monitoring.
+    pub fn name(mut self, name: &str) -> Self {
+        self.name = Some(name.to_string());
+        self
+    }
+
+    /// Ask the server to acknowledge every protocol message with `+OK`.
+    pub fn verbose(mut self, yes: bool) -> Self {
+        self.verbose = yes;
+        self
+    }
+
+    /// Ask the server for extra protocol checks.
+    pub fn pedantic(mut self, yes: bool) -> Self {
+        self.pedantic = yes;
+        self
+    }
+
+    /// How often the client pings the server; `Duration::ZERO` disables pings.
+    pub fn ping_interval(mut self, interval: Duration) -> Self {
+        self.ping_interval = (!interval.is_zero()).then_some(interval);
+        self
+    }
+
+    /// How many pings may go unanswered before the connection is declared stale.
+    pub fn max_pings_out(mut self, n: i32) -> Self {
+        self.max_pings_out = n;
+        self
+    }
+
+    /// Whether to reconnect after losing the connection.
+    pub fn allow_reconnect(mut self, yes: bool) -> Self {
+        self.allow_reconnect = yes;
+        self
+    }
+
+    /// Reconnect attempts per server (negative: unlimited).
+    pub fn max_reconnect(mut self, n: i32) -> Self {
+        self.max_reconnect = n;
+        self
+    }
+
+    /// Wait between two passes over the server list when reconnecting.
+    pub fn reconnect_wait(mut self, wait: Duration) -> Self {
+        self.reconnect_wait = wait;
+        self
+    }
+
+    /// Random extra wait added to `reconnect_wait`.
+    pub fn reconnect_jitter(mut self, jitter: Duration) -> Self {
+        self.reconnect_jitter = jitter;
+        self
+    }
+
+    /// Bytes of publishes kept while disconnected; beyond that publish fails
+    /// with `InsufficientBuffer`.
+    pub fn reconnect_buffer_size(mut self, bytes: usize) -> Self {
+        self.reconnect_buf_size = bytes;
+        self
+    }
+
+    /// Messages a subscription may hold undelivered before dropping (slow consumer).
+    pub fn max_pending_msgs(mut self, n: usize) -> Self {
+        self.max_pending_msgs = n.max(1);
+        self
+    }
+
+    /// Bytes a subscription may hold undelivered before dropping (slow consumer).
+    pub fn max_pending_bytes(mut self, n: usize) -> Self {
+        self.max_pending_bytes = n.max(1);
+        self
+    }
+
+    /// Size of the read and write buffers (0 means the default, 32 KiB).
+    pub fn io_buf_size(mut self, bytes: usize) -> Self {
+        self.io_buf_size = if bytes == 0 { 32 * 1024 } else { bytes };
+        self
+    }
+
+    /// Do not deliver this connection's own publishes to its subscriptions.
+    pub fn no_echo(mut self, yes: bool) -> Self {
+        self.no_echo = yes;
+        self
+    }
+
+    /// User and password (those in a URL take precedence).
+    pub fn user_info(mut self, user: &str, password: &str) -> Self {
+        self.user = Some(user.to_string());
+        self.password = Some(password.to_string());
+        self
+    }
+
+    /// Authentication token (one in a URL takes precedence).
+    pub fn token(mut self, token: &str) -> Self {
+        self.token = Some(token.to_string());
+        self
+    }
+
+    /// Prefix of inbox subjects (default `_INBOX.`); a trailing `.` is added.
+    ///
+    /// # Errors
+    /// `InvalidArg` if the prefix has wildcards, whitespace or empty tokens.
+    pub fn inbox_prefix(mut self, prefix: &str) -> Result<Self> {
+        let p = prefix.strip_suffix('.').unwrap_or(prefix);
+        if p.is_empty()
+            || p.contains(['*', '>'])
+            || crate::subject::check_subscribe_subject(p).is_err()
+        {
+            return err(
+                ErrorKind::InvalidArg,
+                format!("invalid inbox prefix {prefix:?}"),
+            );
+        }
+        self.inbox_prefix = format!("{p}.");
+        Ok(self)
+    }
+
+    /// Do not ask the server for "no responders" replies to requests.
+    pub fn disable_no_responders(mut self, yes: bool) -> Self {
+        self.disable_no_responders = yes;
+        self
+    }
+
+    /// Callback for asynchronous errors (slow consumer, permission violation...).
+    /// Without one, errors are printed to stderr as nats.c does.
+    pub fn error_callback<F>(mut self, f: F) -> Self
+    where
+        F: Fn(&Connection, Option<u64>, &Error) + Send + Sync + 'static,
+    {
+        self.error_cb = Some(Arc::new(f));
+        self
+    }
+
+    /// Callback invoked once when the connection is closed.
+    pub fn closed_callback<F>(mut self, f: F) -> Self
+    where
+        F: Fn(&Connection) + Send + Sync + 'static,
+    {
+        self.closed_cb = Some(Arc::new(f));
+        self
+    }
+
+    /// Callback invoked when the connection to the server is lost.
+    pub fn disconnected_callback<F>(mut self, f: F) -> Self
+    where
+        F: Fn(&Connection) + Send + Sync + 'static,
+    {
+        self.disconnected_cb = Some(Arc::new(f));
+        self
+    }
+
+    /// Callback invoked when the connection is re-established.
+    pub fn reconnected_callback<F>(mut self, f: F) -> Self
+    where
+        F: Fn(&Connection) + Send + Sync + 'static,
+    {
+        self.reconnected_cb = Some(Arc::new(f));
+        self
+    }
+
+    /// The servers to try, in order: the URL first, then the list (shuffled
+    /// unless `no_randomize`); the default URL if both are empty.
+    pub(crate) fn server_list(&self) -> Vec<String> {
+        let mut list: Vec<String> = Vec::new();
+        let mut rest: Vec<String> = Vec::new();
+        if let Some(u) = &self.url {
+            for (i, part) in u.split(',').map(str::trim).filter(|s| !s.is_empty()).enumerate() {
+                if i == 0 {
+                    list.push(part.to_string());
+                } else {
+                    rest.push(part.to_string());
+                }
+            }
+        }
+        rest.extend(self.servers.iter().filter(|s| !s.is_empty()).cloned());
+        if !self.no_randomize {
+            shuffle(&mut rest);
+        }
+        list.extend(rest);
+        if list.is_empty() {
+            list.push(DEFAULT_URL.to_string());
+        }
+        list
+    }
+}
+
+fn shuffle<T>(v: &mut [T]) {
+    let mut seed = [0u8; 8];
+    crate::nuid::random_bytes(&mut seed);
+    let mut x = u64::from_le_bytes(seed) | 1;
+    for i in (1..v.len()).rev() {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let j = (x % (i as u64 + 1)) as usize;
+        v.swap(i, j);
+    }
+}
+
+/// A parsed server URL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ServerUrl {
+    pub host: String,
+    pub port: u16,
+    pub user: Option<String>,
+    pub password: Option<String>,
+}
+
+impl ServerUrl {
+    /// Parses `[scheme://][user[:pass]@]host[:port][/path]`; defaults are
+    /// `nats`, `localhost`, 4222.
+    pub(crate) fn parse(url: &str) -> Result<ServerUrl> {
+        let bad = |why: &str| Error::new(ErrorKind::InvalidArg, format!("{why} in URL {url:?}"));
+        let s = url.trim();
+        let s = match s.find("://") {
+            Some(i) => {
+                let scheme = &s[..i];
+                if !matches!(
+                    scheme.to_ascii_lowercase().as_str(),
+                    "nats" | "tcp" | "tls" | "ws" | "wss"
+                ) {
+                    return Err(bad("unsupported scheme"));
+                }
+                if scheme.eq_ignore_ascii_case("tls") {
+                    return err(
+                        ErrorKind::IllegalState,
+                        format!("TLS is not supported yet ({url:?})"),
+                    );
+                }
+                &s[i + 3..]
+            }
+            None => s,
+        };
+        let s = s.split('/').next().unwrap_or("");
+        let (auth, hostport) = match s.rfind('@') {
+            Some(i) => (Some(&s[..i]), &s[i + 1..]),
+            None => (None, s),
+        };
+        let (user, password) = match auth {
+            None => (None, None),
+            Some(a) => match a.split_once(':') {
+                Some((u, p)) => (Some(percent_decode(u, url)?), Some(percent_decode(p, url)?)),
+                None => (Some(percent_decode(a, url)?), None),
+            },
+        };
+        let (host, port) = if let Some(rest) = hostport.strip_prefix('[') {
+            let end = rest.find(']').ok_or_else(|| bad("unterminated IPv6 address"))?;
+            let host = &rest[..end];
+            let after = &rest[end + 1..];
+            let port = match after.strip_prefix(':') {
+                Some(p) => Some(p),
+                None if after.is_empty() => None,
+                None => return Err(bad("garbage after IPv6 address")),
+            };
+            (host.to_string(), port)
+        } else {
+            match hostport.rsplit_once(':') {
+                Some((h, p)) => (h.to_string(), Some(p)),
+                None => (hostport.to_string(), None),
+            }
+        };
+        let port = match port {
+            None | Some("") => 4222,
+            Some(p) => {
+                if !p.bytes().all(|b| b.is_ascii_digit()) {
+                    return err(ErrorKind::InvalidArg, format!("invalid port '{p}'"));
+                }
+                p.parse::<u16>()
+                    .map_err(|_| Error::new(ErrorKind::InvalidArg, format!("invalid port '{p}'")))?
+            }
+        };
+        let host = if host.is_empty() {
+            "localhost".to_string()
+        } else {
+            host
+        };
+        Ok(ServerUrl {
+            host,
+            port,
+            user,
+            password,
+        })
+    }
+
+    /// `nats://host:port`, without credentials.
+    pub(crate) fn display(&self) -> String {
+        if self.host.contains(':') {
+            format!("nats://[{}]:{}", self.host, self.port)
+        } else {
+            format!("nats://{}:{}", self.host, self.port)
+        }
+    }
+}
+
+fn percent_decode(s: &str, url: &str) -> Result<String> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' {
+            let hex = b
+                .get(i + 1..i + 3)
+                .and_then(|h| std::str::from_utf8(h).ok())
+                .and_then(|h| u8::from_str_radix(h, 16).ok());
+            match hex {
+                Some(v) => {
+                    out.push(v);
+                    i += 3;
+                }
+                None => {
+                    return err(
+                        ErrorKind::Other,
+                        format!("invalid percent encoding in URL: {url}"),
+                    );
+                }
+            }
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out)
+        .map_err(|_| Error::new(ErrorKind::Other, format!("invalid percent encoding in URL: {url}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn url_forms() {
+        let u = ServerUrl::parse("nats://127.0.0.1:4333").unwrap();
+        assert_eq!((u.host.as_str(), u.port), ("127.0.0.1", 4333));
+        let u = ServerUrl::parse("localhost").unwrap();
+        assert_eq!((u.host.as_str(), u.port), ("localhost", 4222));
+        let u = ServerUrl::parse("tcp://:").unwrap();
+        assert_eq!((u.host.as_str(), u.port), ("localhost", 4222));
+        let u = ServerUrl::parse("nats://a%40b:p:w@h:1").unwrap();
+        assert_eq!(u.user.as_deref(), Some("a@b"));
+        assert_eq!(u.password.as_deref(), Some("p:w"));
+        let u = ServerUrl::parse("nats://[::1]:4222").unwrap();
+        assert_eq!(u.host, "::1");
+        assert_eq!(u.display(), "nats://[::1]:4222");
+        for bad in ["nats://h: 4222", "nats://h:a4222", "nats://h:2147483648"] {
+            assert_eq!(
+                ServerUrl::parse(bad).unwrap_err().kind(),
+                ErrorKind::InvalidArg,
+                "{bad}"
+            );
+        }
+        assert_eq!(
+            ServerUrl::parse("nats://u%zz@h").unwrap_err().kind(),
+            ErrorKind::Other
+        );
+    }
+
+    #[test]
+    fn server_list_order() {
+        let o = Options::new()
+            .url("nats://a:1, nats://b:2")
+            .servers(&["nats://c:3", "nats://d:4"])
+            .no_randomize(true);
+        assert_eq!(
+            o.server_list(),
+            vec!["nats://a:1", "nats://b:2", "nats://c:3", "nats://d:4"]
+        );
+        assert_eq!(Options::new().server_list(), vec![DEFAULT_URL]);
+    }
+
+    #[test]
+    fn inbox_prefix_validation() {
+        assert_eq!(
+            Options::new().inbox_prefix("my.inbox").unwrap().inbox_prefix,
+            "my.inbox."
+        );
+        for bad in ["", "a b", "a..b", "a.*", "a.>", "a.."] {
+            assert!(Options::new().inbox_prefix(bad).is_err(), "{bad}");
+        }
+    }
+}
