@@ -1,0 +1,1 @@
+//! Library-wide functions: `nats_*` and `natsStatus_GetText`.
