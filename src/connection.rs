@@ -306,7 +306,11 @@ impl ConnInner {
     }
 
     /// Called by the io loop with parsed ops; returns an error if the socket must go.
-    pub(crate) fn process(&self, ops: &mut Vec<ServerOp>, events: &mut Vec<Event>) -> Option<Error> {
+    pub(crate) fn process(
+        &self,
+        ops: &mut Vec<ServerOp>,
+        events: &mut Vec<Event>,
+    ) -> Option<Error> {
         let now = Instant::now();
         {
             let mut st = self.lock();
@@ -485,8 +489,13 @@ impl ConnInner {
                 return;
             }
             if st.engine.last_error().is_none() {
-                st.engine
-                    .disconnected(Some(Error::new(ErrorKind::NoServer, "reconnect attempts exhausted")), true);
+                st.engine.disconnected(
+                    Some(Error::new(
+                        ErrorKind::NoServer,
+                        "reconnect attempts exhausted",
+                    )),
+                    true,
+                );
             }
             st.engine.close()
         };
@@ -529,7 +538,11 @@ impl ConnInner {
             let Some(conn) = self.self_arc() else {
                 return err(ErrorKind::ConnectionClosed, "connection closed");
             };
-            self.io.send(Cmd::Attach { conn, stream, generation });
+            self.io.send(Cmd::Attach {
+                conn,
+                stream,
+                generation,
+            });
             let mut st = self.lock();
             while st.connect_result.is_none() {
                 if self.cond.wait_until(&mut st, deadline).timed_out() {
@@ -560,7 +573,10 @@ impl ConnInner {
                     // Keep `connect_result` unset-equivalent for the next try.
                     st.connect_result = Some(Err(e.clone()));
                     drop(st);
-                    self.io.send(Cmd::Detach { id: self.id, generation });
+                    self.io.send(Cmd::Detach {
+                        id: self.id,
+                        generation,
+                    });
                     if e.kind() == ErrorKind::AuthFailed
                         || e.kind() == ErrorKind::NoServerSupport
                         || e.kind() == ErrorKind::Other
@@ -595,7 +611,10 @@ impl ConnInner {
             (st.engine.close(), had, st.socket_gen)
         };
         self.cond.notify_all();
-        self.io.send(Cmd::Detach { id: self.id, generation });
+        self.io.send(Cmd::Detach {
+            id: self.id,
+            generation,
+        });
         if had_socket {
             self.post_conn_cb(&self.opts.disconnected_cb);
         }
@@ -649,7 +668,10 @@ impl ConnInner {
     }
 }
 
-fn credentials(opts: &Options, url: &ServerUrl) -> (Option<String>, Option<String>, Option<String>) {
+fn credentials(
+    opts: &Options,
+    url: &ServerUrl,
+) -> (Option<String>, Option<String>, Option<String>) {
     match (&url.user, &url.password) {
         (Some(u), Some(p)) => (Some(u.clone()), Some(p.clone()), None),
         (Some(t), None) => (None, None, Some(t.clone())),
@@ -665,7 +687,6 @@ fn jitter(max: Duration) -> Duration {
     crate::nuid::random_bytes(&mut b);
     Duration::from_nanos(u64::from_le_bytes(b) % (max.as_nanos() as u64).max(1))
 }
-
 
 // ---------------------------------------------------------------------------
 // The public API.
@@ -690,7 +711,10 @@ impl Connection {
     /// As [`Connection::connect`].
     pub fn connect_with(opts: Options) -> Result<Connection> {
         let io = driver::assign().map_err(|e| {
-            Error::new(ErrorKind::FailedToInitialize, format!("cannot start io loop: {e}"))
+            Error::new(
+                ErrorKind::FailedToInitialize,
+                format!("cannot start io loop: {e}"),
+            )
         })?;
         let cfg = EngineConfig {
             ping_interval: opts.ping_interval,
@@ -986,7 +1010,12 @@ impl Connection {
                     }
                 }
             })
-            .map_err(|e| Error::new(ErrorKind::SysError, format!("cannot start delivery thread: {e}")))?;
+            .map_err(|e| {
+                Error::new(
+                    ErrorKind::SysError,
+                    format!("cannot start delivery thread: {e}"),
+                )
+            })?;
         match self.register(&shared, tx) {
             Ok(()) => {
                 let _ = ready_tx.send(true);
@@ -1031,7 +1060,10 @@ impl Connection {
     ) -> Result<Message> {
         subject::check_publish_subject(subject)?;
         if timeout.is_zero() {
-            return err(ErrorKind::InvalidTimeout, "request timeout must be positive");
+            return err(
+                ErrorKind::InvalidTimeout,
+                "request timeout must be positive",
+            );
         }
         let deadline = Instant::now() + timeout;
         let mux = self.mux()?;
@@ -1051,11 +1083,15 @@ impl Connection {
             Ok(m) => Ok(m),
             Err(RecvTimeoutError::Timeout) => {
                 mux.waiters.lock().remove(&token);
-                err(ErrorKind::Timeout, format!("no reply on {subject:?} within {timeout:?}"))
+                err(
+                    ErrorKind::Timeout,
+                    format!("no reply on {subject:?} within {timeout:?}"),
+                )
             }
-            Err(RecvTimeoutError::Disconnected) => {
-                err(ErrorKind::ConnectionClosed, "connection closed during the request")
-            }
+            Err(RecvTimeoutError::Disconnected) => err(
+                ErrorKind::ConnectionClosed,
+                "connection closed during the request",
+            ),
         }
     }
 
@@ -1316,11 +1352,7 @@ impl Subscription {
     /// `InvalidSubscription` if already unsubscribed, `ConnectionClosed`.
     pub fn unsubscribe(&self) -> Result<()> {
         self.check_state()?;
-        let r = self
-            .conn
-            .lock()
-            .engine
-            .unsubscribe(self.sid(), None);
+        let r = self.conn.lock().engine.unsubscribe(self.sid(), None);
         match r {
             Ok(_) => {
                 self.shared.close_with(SUB_UNSUBSCRIBED);
@@ -1347,11 +1379,7 @@ impl Subscription {
         }
         self.check_state()?;
         self.shared.max.store(max, Ordering::Release);
-        let (_, gone) = self
-            .conn
-            .lock()
-            .engine
-            .unsubscribe(self.sid(), Some(max))?;
+        let (_, gone) = self.conn.lock().engine.unsubscribe(self.sid(), Some(max))?;
         if gone && self.shared.delivered.load(Ordering::Acquire) >= max {
             self.shared.close_with(SUB_UNSUBSCRIBED);
         }

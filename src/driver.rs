@@ -208,7 +208,10 @@ impl Loop {
                         let _ = self.poll.registry().deregister(&mut old.stream);
                     }
                     let interest = Interest::READABLE | Interest::WRITABLE;
-                    if let Err(e) = self.poll.registry().register(&mut stream, Token(id), interest)
+                    if let Err(e) = self
+                        .poll
+                        .registry()
+                        .register(&mut stream, Token(id), interest)
                     {
                         conn.socket_lost(Error::from(e));
                         continue;
@@ -230,7 +233,11 @@ impl Loop {
                 Ok(Cmd::Write(id)) => self.serve(id, false, true),
                 Ok(Cmd::Timer(id)) => self.schedule(id),
                 Ok(Cmd::Detach { id, generation }) => {
-                    if self.conns.get(&id).is_some_and(|c| c.generation == generation) {
+                    if self
+                        .conns
+                        .get(&id)
+                        .is_some_and(|c| c.generation == generation)
+                    {
                         if let Some(mut c) = self.conns.remove(&id) {
                             if c.tcp_up {
                                 // Best effort: hand what is queued to the kernel.
@@ -242,7 +249,9 @@ impl Loop {
                     }
                 }
                 Err(crossbeam_channel::TryRecvError::Empty) => return true,
-                Err(crossbeam_channel::TryRecvError::Disconnected) => return !self.conns.is_empty(),
+                Err(crossbeam_channel::TryRecvError::Disconnected) => {
+                    return !self.conns.is_empty();
+                }
             }
         }
     }

@@ -713,7 +713,9 @@ mod tests {
         );
         let mut ev = Vec::new();
         e.drain_events(&mut ev);
-        assert!(matches!(&ev[..], [Event::HandshakeFailed(err)] if err.kind() == ErrorKind::AuthFailed));
+        assert!(
+            matches!(&ev[..], [Event::HandshakeFailed(err)] if err.kind() == ErrorKind::AuthFailed)
+        );
     }
 
     #[test]

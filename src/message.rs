@@ -42,7 +42,10 @@ impl Message {
 
     pub(crate) fn build(subject: &str, reply: Option<&str>, payload: &[u8]) -> Result<Message> {
         if subject::check_publish_subject(subject).is_err() {
-            return err(ErrorKind::InvalidArg, format!("invalid subject {subject:?}"));
+            return err(
+                ErrorKind::InvalidArg,
+                format!("invalid subject {subject:?}"),
+            );
         }
         if let Some(r) = reply {
             subject::check_reply(r)?;
@@ -90,10 +93,14 @@ impl Message {
         self.headers.get_or_insert_with(Headers::new)
     }
 
+    /// The headers for changing or removing entries, without creating them.
+    pub(crate) fn headers_opt_mut(&mut self) -> Option<&mut Headers> {
+        self.headers.as_mut()
+    }
+
     /// True if this is the server's "no responders" status message (503, empty payload).
     pub fn is_no_responders(&self) -> bool {
-        self.frame.payload_len == 0
-            && self.headers.as_ref().and_then(|h| h.status()) == Some(503)
+        self.frame.payload_len == 0 && self.headers.as_ref().and_then(|h| h.status()) == Some(503)
     }
 
     /// The subscription id the message was delivered on (0 for local messages).

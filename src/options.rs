@@ -327,7 +327,12 @@ impl Options {
         let mut list: Vec<String> = Vec::new();
         let mut rest: Vec<String> = Vec::new();
         if let Some(u) = &self.url {
-            for (i, part) in u.split(',').map(str::trim).filter(|s| !s.is_empty()).enumerate() {
+            for (i, part) in u
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .enumerate()
+            {
                 if i == 0 {
                     list.push(part.to_string());
                 } else {
@@ -407,7 +412,9 @@ impl ServerUrl {
             },
         };
         let (host, port) = if let Some(rest) = hostport.strip_prefix('[') {
-            let end = rest.find(']').ok_or_else(|| bad("unterminated IPv6 address"))?;
+            let end = rest
+                .find(']')
+                .ok_or_else(|| bad("unterminated IPv6 address"))?;
             let host = &rest[..end];
             let after = &rest[end + 1..];
             let port = match after.strip_prefix(':') {
@@ -482,8 +489,12 @@ fn percent_decode(s: &str, url: &str) -> Result<String> {
             i += 1;
         }
     }
-    String::from_utf8(out)
-        .map_err(|_| Error::new(ErrorKind::Other, format!("invalid percent encoding in URL: {url}")))
+    String::from_utf8(out).map_err(|_| {
+        Error::new(
+            ErrorKind::Other,
+            format!("invalid percent encoding in URL: {url}"),
+        )
+    })
 }
 
 #[cfg(test)]
@@ -533,7 +544,10 @@ mod tests {
     #[test]
     fn inbox_prefix_validation() {
         assert_eq!(
-            Options::new().inbox_prefix("my.inbox").unwrap().inbox_prefix,
+            Options::new()
+                .inbox_prefix("my.inbox")
+                .unwrap()
+                .inbox_prefix,
             "my.inbox."
         );
         for bad in ["", "a b", "a..b", "a.*", "a.>", "a.."] {

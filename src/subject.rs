@@ -86,12 +86,24 @@ mod tests {
 
     #[test]
     fn subscribe_subjects() {
-        for ok in ["foo", "foo.bar", "*", ">", "foo.*", "foo.>", "*.bar.>", "a.b.c"] {
+        for ok in [
+            "foo", "foo.bar", "*", ">", "foo.*", "foo.>", "*.bar.>", "a.b.c",
+        ] {
             assert!(check_subscribe_subject(ok).is_ok(), "{ok}");
         }
         for bad in [
-            "", ".", "foo.", ".foo", "foo..bar", "foo bar", "fo*o", "foo.>.bar", "f>", "a\tb",
-            "a\r\n", "a\u{7f}",
+            "",
+            ".",
+            "foo.",
+            ".foo",
+            "foo..bar",
+            "foo bar",
+            "fo*o",
+            "foo.>.bar",
+            "f>",
+            "a\tb",
+            "a\r\n",
+            "a\u{7f}",
         ] {
             assert_eq!(
                 check_subscribe_subject(bad).unwrap_err().kind(),
@@ -113,7 +125,10 @@ mod tests {
             ErrorKind::InvalidSubject
         );
         assert!(check_reply("_INBOX.x").is_ok());
-        assert_eq!(check_reply("a b").unwrap_err().kind(), ErrorKind::InvalidArg);
+        assert_eq!(
+            check_reply("a b").unwrap_err().kind(),
+            ErrorKind::InvalidArg
+        );
         assert_eq!(check_reply("").unwrap_err().kind(), ErrorKind::InvalidArg);
     }
 

@@ -21,8 +21,8 @@ pub mod options;
 pub(crate) mod status;
 pub mod sub;
 
-pub use status::{natsConnStatus, natsStatus};
 pub(crate) use status::status_code;
+pub use status::{natsConnStatus, natsStatus};
 
 /// Most frames an error stack keeps (as nats.c).
 const MAX_FRAMES: usize = 50;
@@ -87,7 +87,11 @@ pub(crate) fn guard<T>(func: &'static str, default: T, f: impl FnOnce() -> T) ->
     match catch_unwind(AssertUnwindSafe(f)) {
         Ok(v) => v,
         Err(_) => {
-            raise_kind(func, ErrorKind::Other, "internal error (panic caught at the C boundary)");
+            raise_kind(
+                func,
+                ErrorKind::Other,
+                "internal error (panic caught at the C boundary)",
+            );
             default
         }
     }
@@ -157,7 +161,10 @@ pub(crate) unsafe fn req_str<'a>(p: *const c_char, what: &str, kind: ErrorKind) 
 /// If `data` is non-NULL and `len > 0`, `data` must point to `len` readable bytes.
 pub(crate) unsafe fn bytes<'a>(data: *const std::ffi::c_void, len: i32) -> Result<&'a [u8]> {
     if len < 0 {
-        return Err(Error::new(ErrorKind::InvalidArg, "data length must not be negative"));
+        return Err(Error::new(
+            ErrorKind::InvalidArg,
+            "data length must not be negative",
+        ));
     }
     if data.is_null() || len == 0 {
         return Ok(&[]);
@@ -181,7 +188,10 @@ pub(crate) unsafe fn copy_out(s: &str, buf: *mut c_char, size: usize) -> Result<
         }
         return Err(Error::new(
             ErrorKind::InsufficientBuffer,
-            format!("buffer of {size} bytes is too small for {} bytes", s.len() + 1),
+            format!(
+                "buffer of {size} bytes is too small for {} bytes",
+                s.len() + 1
+            ),
         ));
     }
     // SAFETY: s.len() + 1 <= size writable bytes at buf; regions do not overlap.
@@ -199,8 +209,15 @@ pub(crate) fn millis(ms: i64) -> Option<std::time::Duration> {
 
 /// A raw pointer that may cross threads: what it points to is the C caller's
 /// responsibility (the same contract nats.c has for closures).
-#[derive(Clone, Copy)]
 pub(crate) struct SendPtr<T>(pub *mut T);
+
+impl<T> Clone for SendPtr<T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<T> Copy for SendPtr<T> {}
 
 // SAFETY: the pointer is only handed back to C code, which owns the pointee and
 // its thread-safety, exactly as with nats.c's `void *closure` arguments.

@@ -1,1 +1,587 @@
-//! `natsOptions_*`.
+//! `natsOptions_*`: connection options.
+
+use std::ffi::{c_char, c_int, c_void};
+use std::time::Duration;
+
+use super::conn::{natsConnection, natsConnectionHandler, natsErrHandler};
+use super::{SendPtr, arg_mut, invalid, millis, natsStatus, opt_str, run};
+use crate::error::{Error, ErrorKind, Result};
+use crate::options::Options;
+
+/// A C connection callback and its closure.
+#[derive(Clone, Copy)]
+pub(crate) struct ConnCb {
+    pub f: unsafe extern "C" fn(*mut natsConnection, *mut c_void),
+    pub closure: SendPtr<c_void>,
+}
+
+/// A C error callback and its closure.
+#[derive(Clone, Copy)]
+pub(crate) struct ErrCb {
+    pub f: unsafe extern "C" fn(
+        *mut natsConnection,
+        *mut super::sub::natsSubscription,
+        natsStatus,
+        *mut c_void,
+    ),
+    pub closure: SendPtr<c_void>,
+}
+
+impl ConnCb {
+    /// Invokes the C callback.
+    ///
+    /// # Safety
+    /// `nc` must be a live connection; the closure is the user's.
+    pub(crate) unsafe fn call(&self, nc: *mut natsConnection) {
+        // SAFETY: forwarded contract.
+        unsafe { (self.f)(nc, self.closure.0) }
+    }
+}
+
+impl ErrCb {
+    /// Invokes the C callback.
+    ///
+    /// # Safety
+    /// `nc` must be a live connection and `sub` NULL or live.
+    pub(crate) unsafe fn call(
+        &self,
+        nc: *mut natsConnection,
+        sub: *mut super::sub::natsSubscription,
+        status: natsStatus,
+    ) {
+        // SAFETY: forwarded contract.
+        unsafe { (self.f)(nc, sub, status, self.closure.0) }
+    }
+}
+
+/// Options for a connection (`natsOptions`), created by `natsOptions_Create`,
+/// destroyed by `natsOptions_Destroy`. `natsConnection_Connect` copies them, so
+/// they may be changed or destroyed once the connection exists.
+///
+/// Methods: natsOptions_Create, natsOptions_Destroy, natsOptions_SetURL,
+/// natsOptions_SetServers, natsOptions_SetTimeout, natsOptions_SetName, ...
+#[derive(Clone, Default)]
+pub struct natsOptions {
+    pub(crate) opts: Options,
+    pub(crate) closed: Option<ConnCb>,
+    pub(crate) disconnected: Option<ConnCb>,
+    pub(crate) reconnected: Option<ConnCb>,
+    pub(crate) err: Option<ErrCb>,
+}
+
+/// Runs `f` on the options behind `opts` (NULL → `NATS_INVALID_ARG`).
+fn with_opts(
+    func: &'static str,
+    opts: *mut natsOptions,
+    f: impl FnOnce(&mut natsOptions) -> Result<()>,
+) -> natsStatus {
+    run(func, || {
+        // SAFETY: natsOptions pointers come from natsOptions_Create; the C API
+        // requires callers not to use one from two threads at once.
+        let o = unsafe { arg_mut(opts, "options") }?;
+        f(o)
+    })
+}
+
+fn update(o: &mut natsOptions, f: impl FnOnce(Options) -> Options) {
+    let cur = std::mem::take(&mut o.opts);
+    o.opts = f(cur);
+}
+
+fn bad(text: &str) -> Error {
+    Error::new(ErrorKind::InvalidArg, text)
+}
+
+/// Creates an options object with nats.c's defaults.
+///
+/// NULL: `newOpts` NULL returns `NATS_INVALID_ARG` (nats.c crashes).
+/// Ownership: the caller destroys the result with `natsOptions_Destroy`.
+///
+/// # Safety
+/// `newOpts` must be NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn natsOptions_Create(newOpts: *mut *mut natsOptions) -> natsStatus {
+    run("natsOptions_Create", || {
+        // SAFETY: NULL is checked; otherwise writable per the contract.
+        let out = unsafe { arg_mut(newOpts, "newOpts") }?;
+        *out = Box::into_raw(Box::new(natsOptions::default()));
+        Ok(())
+    })
+}
+
+/// Destroys an options object (NULL is ignored).
+///
+/// # Safety
+/// `opts` must be NULL or come from `natsOptions_Create`, and not be used after.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn natsOptions_Destroy(opts: *mut natsOptions) {
+    super::guard("natsOptions_Destroy", (), || {
+        if !opts.is_null() {
+            // SAFETY: created by Box::into_raw in natsOptions_Create; ownership returns here.
+            drop(unsafe { Box::from_raw(opts) });
+        }
+    })
+}
+
+/// Sets the URL tried first (a comma-separated list is accepted); NULL clears it.
+///
+/// # Safety
+/// `opts` must be NULL or valid; `url` NULL or a C string.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn natsOptions_SetURL(
+    opts: *mut natsOptions,
+    url: *const c_char,
+) -> natsStatus {
+    with_opts("natsOptions_SetURL", opts, |o| {
+        // SAFETY: NULL or a C string per the contract.
+        let url = unsafe { opt_str(url, "url") }?;
+        o.opts.set_url(url);
+        Ok(())
+    })
+}
+
+/// Sets the server list. `(NULL, 0)` clears it; a count <= 0 with an array, or
+/// a negative count, is `NATS_INVALID_ARG`.
+///
+/// # Safety
+/// `servers` must be NULL or hold `serversCount` C strings.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn natsOptions_SetServers(
+    opts: *mut natsOptions,
+    servers: *mut *const c_char,
+    serversCount: c_int,
+) -> natsStatus {
+    with_opts("natsOptions_SetServers", opts, |o| {
+        if serversCount < 0 || (!servers.is_null() && serversCount == 0) {
+            return Err(bad("servers count must be positive"));
+        }
+        if servers.is_null() {
+            if serversCount != 0 {
+                return Err(invalid("servers"));
+            }
+            o.opts.servers.clear();
+            return Ok(());
+        }
+        let mut list = Vec::with_capacity(serversCount as usize);
+        for i in 0..serversCount as usize {
+            // SAFETY: the array holds serversCount entries per the contract.
+            let p = unsafe { *servers.add(i) };
+            // SAFETY: each entry is NULL or a C string.
+            let s = unsafe { opt_str(p, "server") }?.ok_or_else(|| invalid("server"))?;
+            list.push(s.trim().to_string());
+        }
+        o.opts.servers = list;
+        Ok(())
+    })
+}
+
+/// Sets the connect timeout in milliseconds (>= 0; 0 means no wait at all is
+/// allowed, as nats.c).
+///
+/// # Safety
+/// `opts` must be NULL or valid.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn natsOptions_SetTimeout(
+    opts: *mut natsOptions,
+    timeout: i64,
+) -> natsStatus {
+    with_opts("natsOptions_SetTimeout", opts, |o| {
+        let d = millis(timeout).ok_or_else(|| bad("timeout must not be negative"))?;
+        update(o, |x| x.timeout(d));
+        Ok(())
+    })
+}
+
+/// Sets the connection name (NULL clears it).
+///
+/// # Safety
+/// `opts` must be NULL or valid; `name` NULL or a C string.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn natsOptions_SetName(
+    opts: *mut natsOptions,
+    name: *const c_char,
+) -> natsStatus {
+    with_opts("natsOptions_SetName", opts, |o| {
+        // SAFETY: NULL or a C string per the contract.
+        o.opts.name = unsafe { opt_str(name, "name") }?.map(str::to_string);
+        Ok(())
+    })
+}
+
+/// Asks the server to acknowledge each protocol message with `+OK`.
+///
+/// # Safety
+/// `opts` must be NULL or valid.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn natsOptions_SetVerbose(
+    opts: *mut natsOptions,
+    verbose: bool,
+) -> natsStatus {
+    with_opts("natsOptions_SetVerbose", opts, |o| {
+        update(o, |x| x.verbose(verbose));
+        Ok(())
+    })
+}
+
+/// Asks the server for extra protocol checks.
+///
+/// # Safety
+/// `opts` must be NULL or valid.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn natsOptions_SetPedantic(
+    opts: *mut natsOptions,
+    pedantic: bool,
+) -> natsStatus {
+    with_opts("natsOptions_SetPedantic", opts, |o| {
+        update(o, |x| x.pedantic(pedantic));
+        Ok(())
+    })
+}
+
+/// Do not deliver this connection's own messages to its subscriptions.
+///
+/// # Safety
+/// `opts` must be NULL or valid.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn natsOptions_SetNoEcho(opts: *mut natsOptions, noEcho: bool) -> natsStatus {
+    with_opts("natsOptions_SetNoEcho", opts, |o| {
+        update(o, |x| x.no_echo(noEcho));
+        Ok(())
+    })
+}
+
+/// Try the servers in the given order instead of shuffling them.
+///
+/// # Safety
+/// `opts` must be NULL or valid.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn natsOptions_SetNoRandomize(
+    opts: *mut natsOptions,
+    noRandomize: bool,
+) -> natsStatus {
+    with_opts("natsOptions_SetNoRandomize", opts, |o| {
+        update(o, |x| x.no_randomize(noRandomize));
+        Ok(())
+    })
+}
+
+/// Whether to reconnect after losing the server (default true).
+///
+/// # Safety
+/// `opts` must be NULL or valid.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn natsOptions_SetAllowReconnect(
+    opts: *mut natsOptions,
+    allow: bool,
+) -> natsStatus {
+    with_opts("natsOptions_SetAllowReconnect", opts, |o| {
+        update(o, |x| x.allow_reconnect(allow));
+        Ok(())
+    })
+}
+
+/// Do not ask for "no responders" replies to requests.
+///
+/// # Safety
+/// `opts` must be NULL or valid.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn natsOptions_DisableNoResponders(
+    opts: *mut natsOptions,
+    disabled: bool,
+) -> natsStatus {
+    with_opts("natsOptions_DisableNoResponders", opts, |o| {
+        update(o, |x| x.disable_no_responders(disabled));
+        Ok(())
+    })
+}
+
+/// Sets the ping interval in milliseconds; a value <= 0 disables pings.
+///
+/// # Safety
+/// `opts` must be NULL or valid.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn natsOptions_SetPingInterval(
+    opts: *mut natsOptions,
+    interval: i64,
+) -> natsStatus {
+    with_opts("natsOptions_SetPingInterval", opts, |o| {
+        let d = millis(interval).unwrap_or(Duration::ZERO);
+        update(o, |x| x.ping_interval(d));
+        Ok(())
+    })
+}
+
+/// Sets how many pings may be unanswered before the connection is stale (any
+/// value; a negative one makes the first ping tick declare it stale).
+///
+/// # Safety
+/// `opts` must be NULL or valid.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn natsOptions_SetMaxPingsOut(
+    opts: *mut natsOptions,
+    maxPingsOut: c_int,
+) -> natsStatus {
+    with_opts("natsOptions_SetMaxPingsOut", opts, |o| {
+        update(o, |x| x.max_pings_out(maxPingsOut));
+        Ok(())
+    })
+}
+
+/// Sets reconnect attempts per server (negative: unlimited).
+///
+/// # Safety
+/// `opts` must be NULL or valid.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn natsOptions_SetMaxReconnect(
+    opts: *mut natsOptions,
+    maxReconnect: c_int,
+) -> natsStatus {
+    with_opts("natsOptions_SetMaxReconnect", opts, |o| {
+        update(o, |x| x.max_reconnect(maxReconnect));
+        Ok(())
+    })
+}
+
+/// Sets the wait between passes over the server list, in ms (>= 0).
+///
+/// # Safety
+/// `opts` must be NULL or valid.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn natsOptions_SetReconnectWait(
+    opts: *mut natsOptions,
+    reconnectWait: i64,
+) -> natsStatus {
+    with_opts("natsOptions_SetReconnectWait", opts, |o| {
+        let d = millis(reconnectWait).ok_or_else(|| bad("reconnect wait must not be negative"))?;
+        update(o, |x| x.reconnect_wait(d));
+        Ok(())
+    })
+}
+
+/// Sets the random extra reconnect wait, in ms (both >= 0; the TLS value is
+/// kept for when TLS is supported).
+///
+/// # Safety
+/// `opts` must be NULL or valid.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn natsOptions_SetReconnectJitter(
+    opts: *mut natsOptions,
+    jitter: i64,
+    jitterTLS: i64,
+) -> natsStatus {
+    with_opts("natsOptions_SetReconnectJitter", opts, |o| {
+        let d = millis(jitter).ok_or_else(|| bad("jitter must not be negative"))?;
+        millis(jitterTLS).ok_or_else(|| bad("jitter must not be negative"))?;
+        update(o, |x| x.reconnect_jitter(d));
+        Ok(())
+    })
+}
+
+/// Sets the bytes of publishes kept while reconnecting (>= 0).
+///
+/// # Safety
+/// `opts` must be NULL or valid.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn natsOptions_SetReconnectBufSize(
+    opts: *mut natsOptions,
+    reconnectBufSize: c_int,
+) -> natsStatus {
+    with_opts("natsOptions_SetReconnectBufSize", opts, |o| {
+        let n = usize::try_from(reconnectBufSize).map_err(|_| bad("size must not be negative"))?;
+        update(o, |x| x.reconnect_buffer_size(n));
+        Ok(())
+    })
+}
+
+/// Sets the user and password (NULLs clear them).
+///
+/// # Safety
+/// `opts` must be NULL or valid; strings NULL or C strings.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn natsOptions_SetUserInfo(
+    opts: *mut natsOptions,
+    user: *const c_char,
+    password: *const c_char,
+) -> natsStatus {
+    with_opts("natsOptions_SetUserInfo", opts, |o| {
+        // SAFETY: NULL or C strings per the contract.
+        o.opts.user = unsafe { opt_str(user, "user") }?.map(str::to_string);
+        // SAFETY: as above.
+        o.opts.password = unsafe { opt_str(password, "password") }?.map(str::to_string);
+        Ok(())
+    })
+}
+
+/// Sets the authentication token (NULL clears it).
+///
+/// # Safety
+/// `opts` must be NULL or valid; `token` NULL or a C string.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn natsOptions_SetToken(
+    opts: *mut natsOptions,
+    token: *const c_char,
+) -> natsStatus {
+    with_opts("natsOptions_SetToken", opts, |o| {
+        // SAFETY: NULL or a C string per the contract.
+        o.opts.token = unsafe { opt_str(token, "token") }?.map(str::to_string);
+        Ok(())
+    })
+}
+
+/// Sets the pending message limit per subscription (> 0).
+///
+/// # Safety
+/// `opts` must be NULL or valid.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn natsOptions_SetMaxPendingMsgs(
+    opts: *mut natsOptions,
+    maxPending: c_int,
+) -> natsStatus {
+    with_opts("natsOptions_SetMaxPendingMsgs", opts, |o| {
+        if maxPending <= 0 {
+            return Err(bad("max pending must be positive"));
+        }
+        update(o, |x| x.max_pending_msgs(maxPending as usize));
+        Ok(())
+    })
+}
+
+/// Sets the pending byte limit per subscription (> 0).
+///
+/// # Safety
+/// `opts` must be NULL or valid.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn natsOptions_SetMaxPendingBytes(
+    opts: *mut natsOptions,
+    maxPending: i64,
+) -> natsStatus {
+    with_opts("natsOptions_SetMaxPendingBytes", opts, |o| {
+        if maxPending <= 0 {
+            return Err(bad("max pending bytes must be positive"));
+        }
+        let n = usize::try_from(maxPending).unwrap_or(usize::MAX);
+        update(o, |x| x.max_pending_bytes(n));
+        Ok(())
+    })
+}
+
+/// Sets the read/write buffer size (>= 0; 0 means the default 32 KiB).
+///
+/// # Safety
+/// `opts` must be NULL or valid.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn natsOptions_SetIOBufSize(
+    opts: *mut natsOptions,
+    ioBufSize: c_int,
+) -> natsStatus {
+    with_opts("natsOptions_SetIOBufSize", opts, |o| {
+        let n = usize::try_from(ioBufSize).map_err(|_| bad("buffer size must not be negative"))?;
+        update(o, |x| x.io_buf_size(n));
+        Ok(())
+    })
+}
+
+/// Sets the inbox prefix (NULL resets to `_INBOX.`); a trailing `.` is added.
+///
+/// # Safety
+/// `opts` must be NULL or valid; `inboxPrefix` NULL or a C string.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn natsOptions_SetCustomInboxPrefix(
+    opts: *mut natsOptions,
+    inboxPrefix: *const c_char,
+) -> natsStatus {
+    with_opts("natsOptions_SetCustomInboxPrefix", opts, |o| {
+        // SAFETY: NULL or a C string per the contract.
+        match unsafe { opt_str(inboxPrefix, "inboxPrefix") }? {
+            None | Some("") => o.opts.inbox_prefix = "_INBOX.".to_string(),
+            Some(p) => {
+                let cur = std::mem::take(&mut o.opts);
+                o.opts = cur
+                    .clone()
+                    .inbox_prefix(p)
+                    .inspect_err(|_| o.opts = cur.clone())?;
+            }
+        }
+        Ok(())
+    })
+}
+
+/// Sets the asynchronous error callback (NULL restores the default, which
+/// prints to stderr). It runs on the library's event thread.
+///
+/// # Safety
+/// `opts` must be NULL or valid; `closure` is passed back to `errHandler` as is.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn natsOptions_SetErrorHandler(
+    opts: *mut natsOptions,
+    errHandler: natsErrHandler,
+    closure: *mut c_void,
+) -> natsStatus {
+    with_opts("natsOptions_SetErrorHandler", opts, |o| {
+        o.err = errHandler.map(|f| ErrCb {
+            f,
+            closure: SendPtr(closure),
+        });
+        Ok(())
+    })
+}
+
+/// Sets the callback invoked once when the connection is closed.
+/// It runs on the library's event thread, never on an io thread; NULL removes it.
+///
+/// # Safety
+/// `opts` must be NULL or valid; `closure` is passed back to the callback as is.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn natsOptions_SetClosedCB(
+    opts: *mut natsOptions,
+    closedCb: natsConnectionHandler,
+    closure: *mut c_void,
+) -> natsStatus {
+    with_opts("natsOptions_SetClosedCB", opts, |o| {
+        o.closed = closedCb.map(|f| ConnCb {
+            f,
+            closure: SendPtr(closure),
+        });
+        Ok(())
+    })
+}
+
+/// Sets the callback invoked when the connection to the server is lost.
+/// It runs on the library's event thread, never on an io thread; NULL removes it.
+///
+/// # Safety
+/// `opts` must be NULL or valid; `closure` is passed back to the callback as is.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn natsOptions_SetDisconnectedCB(
+    opts: *mut natsOptions,
+    disconnectedCb: natsConnectionHandler,
+    closure: *mut c_void,
+) -> natsStatus {
+    with_opts("natsOptions_SetDisconnectedCB", opts, |o| {
+        o.disconnected = disconnectedCb.map(|f| ConnCb {
+            f,
+            closure: SendPtr(closure),
+        });
+        Ok(())
+    })
+}
+
+/// Sets the callback invoked when the connection is re-established.
+/// It runs on the library's event thread, never on an io thread; NULL removes it.
+///
+/// # Safety
+/// `opts` must be NULL or valid; `closure` is passed back to the callback as is.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn natsOptions_SetReconnectedCB(
+    opts: *mut natsOptions,
+    reconnectedCb: natsConnectionHandler,
+    closure: *mut c_void,
+) -> natsStatus {
+    with_opts("natsOptions_SetReconnectedCB", opts, |o| {
+        o.reconnected = reconnectedCb.map(|f| ConnCb {
+            f,
+            closure: SendPtr(closure),
+        });
+        Ok(())
+    })
+}

@@ -1,0 +1,2 @@
+/* Deprecated location kept for compatibility with nats.c: use <nats/nats.h>. */
+#include "nats/nats.h"
