@@ -634,6 +634,202 @@ NATS_EXTERN natsStatus natsInbox_Create(natsInbox **newInbox);
 NATS_EXTERN void natsInbox_Destroy(natsInbox *inbox);
 
 /**
+ * Initializes the library; there is nothing to do, so this always succeeds.
+ *
+ * Our threads (io loops, delivery threads) start lazily when connections and
+ * subscriptions need them, so calling this is optional. `lockSpinCount` is
+ * accepted and ignored, whatever its value (nats.c treats negative values as
+ * "default" too). Unlike nats.c, opening again after `nats_Close` succeeds.
+ *
+ * # Safety
+ * None: any value is accepted.
+ */
+NATS_EXTERN natsStatus nats_Open(int64_t lockSpinCount);
+
+/**
+ * Tears the library down; this returns at once and has nothing to release.
+ *
+ * Our shared threads have no work once every connection is destroyed: they
+ * stay idle and are reclaimed when the process exits. The library can be used
+ * again afterwards (nats.c would fail to re-open).
+ *
+ * # Safety
+ * None.
+ */
+NATS_EXTERN void nats_Close(void);
+
+/**
+ * Tears the library down, waiting for its resources to be released; returns
+ * `NATS_OK` at once (see `nats_Close`).
+ *
+ * `timeout` is ignored: there is nothing to wait for. Unlike nats.c, calling
+ * this from a callback thread is not an error.
+ *
+ * # Safety
+ * None: any value is accepted.
+ */
+NATS_EXTERN natsStatus nats_CloseAndWait(int64_t timeout);
+
+/**
+ * Returns the library's version string, e.g. "3.14.0".
+ *
+ * Ownership: a static string; do not free it.
+ *
+ * # Safety
+ * None.
+ */
+NATS_EXTERN const char *nats_GetVersion(void);
+
+/**
+ * Returns the library's version as a number, `0xMMmmpp` (0x030E00 for
+ * 3.14.0).
+ *
+ * # Safety
+ * None.
+ */
+NATS_EXTERN uint32_t nats_GetVersionNumber(void);
+
+/**
+ * Checks that the header a program was compiled with suits this library;
+ * called by the `nats_CheckCompatibility()` macro.
+ *
+ * Returns true when compatible: the header's version is at least 3.4.0 and
+ * the version it requires is at most ours (3.14.0). Otherwise, as nats.c
+ * does, prints both versions to standard output and exits the process with
+ * status 1.
+ *
+ * NULL: `verString` NULL is printed as "(null)".
+ *
+ * # Safety
+ * `verString` must be NULL or NUL-terminated.
+ */
+NATS_EXTERN
+bool nats_CheckCompatibilityImpl(uint32_t reqVerNumber,
+                                 uint32_t verNumber,
+                                 const char *verString);
+
+/**
+ * Returns the current time in milliseconds since the Unix epoch.
+ *
+ * # Safety
+ * None.
+ */
+NATS_EXTERN int64_t nats_Now(void);
+
+/**
+ * Returns the current time in nanoseconds since the Unix epoch.
+ *
+ * # Safety
+ * None.
+ */
+NATS_EXTERN int64_t nats_NowInNanoSeconds(void);
+
+/**
+ * Returns a monotonic time in nanoseconds (`CLOCK_MONOTONIC`), for measuring
+ * intervals; its origin is unspecified.
+ *
+ * # Safety
+ * None.
+ */
+NATS_EXTERN int64_t nats_NowMonotonicInNanoSeconds(void);
+
+/**
+ * Suspends the calling thread for at least `sleepTime` milliseconds.
+ *
+ * A negative or zero `sleepTime` returns at once.
+ *
+ * # Safety
+ * None: any value is accepted.
+ */
+NATS_EXTERN void nats_Sleep(int64_t sleepTime);
+
+/**
+ * Returns the text of the calling thread's last error.
+ *
+ * If the thread has no error, returns NULL and stores `NATS_OK`; otherwise
+ * stores the error's status in `*status` and returns its text, which is ""
+ * when the error came without one.
+ *
+ * NULL: `status` may be NULL (the status is then not stored).
+ *
+ * Ownership: the text belongs to the thread; it stays valid until the
+ * thread's next error or `nats_ReleaseThreadMemory`. Do not free it.
+ *
+ * # Safety
+ * `status` must be NULL or writable.
+ */
+NATS_EXTERN const char *nats_GetLastError(natsStatus *status);
+
+/**
+ * Copies the calling thread's last error stack into `buffer`: the names of
+ * the functions the error went through, one per line, innermost first.
+ *
+ * With no error, `buffer` receives "" and `NATS_OK` is returned. If the stack
+ * does not fit, `buffer` receives as much as fits (NUL-terminated) and
+ * `NATS_INSUFFICIENT_BUFFER` is returned.
+ *
+ * NULL: `buffer` NULL or `bufLen` 0 → `NATS_INVALID_ARG`.
+ *
+ * As in nats.c, this function never records an error itself, so that the
+ * stack being read is not replaced by a failure to read it.
+ *
+ * # Safety
+ * `buffer` must be NULL or point to `bufLen` writable bytes.
+ */
+NATS_EXTERN natsStatus nats_GetLastErrorStack(char *buffer, size_t bufLen);
+
+/**
+ * Prints the calling thread's last error (status, its text, the error text)
+ * and its stack to `file`, then flushes `file`.
+ *
+ * Prints nothing if the thread has no error.
+ *
+ * NULL: `file` NULL does nothing (nats.c crashes).
+ *
+ * # Safety
+ * `file` must be NULL or an open, writable `FILE`.
+ */
+NATS_EXTERN void nats_PrintLastErrorStack(FILE *file);
+
+/**
+ * Returns the fixed text of a status, e.g. "Timeout" for `NATS_TIMEOUT`.
+ *
+ * A value outside the enum gives "Unknown Status" (nats.c reads past its
+ * table). rustls-ffi takes such inputs as a plain integer; the enum type is
+ * kept here for source compatibility with nats.h.
+ *
+ * Ownership: a static string; do not free it.
+ *
+ * # Safety
+ * None.
+ */
+NATS_EXTERN const char *natsStatus_GetText(natsStatus s);
+
+/**
+ * Releases the calling thread's library memory: its last error is cleared.
+ *
+ * Useful on threads created by the application before they exit; it is also
+ * safe to call at any other time.
+ *
+ * # Safety
+ * None.
+ */
+NATS_EXTERN void nats_ReleaseThreadMemory(void);
+
+/**
+ * Sets the maximum size of the shared message delivery thread pool.
+ *
+ * Pool delivery is not implemented yet: every asynchronous subscription keeps
+ * its own delivery thread, so the value is only checked.
+ *
+ * Returns `NATS_ERR` if `max` is zero or negative (as nats.c does).
+ *
+ * # Safety
+ * None: any value is accepted.
+ */
+NATS_EXTERN natsStatus nats_SetMessageDeliveryPoolSize(int max);
+
+/**
  * Creates a message for `subj`, with an optional `reply` and payload.
  *
  * The payload is copied; the message adds a NUL byte after it so that

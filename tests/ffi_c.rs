@@ -1,0 +1,524 @@
+//! Runs the C API test programs in `ffi-tests/` (STYLE.md §3.8).
+//!
+//! For each `ffi-tests/<name>.c` there is one test here, which
+//!  1. builds the library once per process (`cargo build --lib`, same profile
+//!     and target dir as this test binary),
+//!  2. compiles the program against `include/` + `target/<profile>/libnats.a`
+//!     (`-Werror`, plus ASan/UBSan when `FFI_SANITIZE=1`) and runs it against
+//!     a fresh nats-server; it must exit 0 with `N passed, 0 failed` last,
+//!  3. unless the source says `/* differential: no */` or nats.c's header is
+//!     missing, compiles the same source against the system nats.c
+//!     (`/usr/include/nats/nats.h`, `-lnats`) and runs that binary twice:
+//!     with the real libnats.so.3.4, then with ours put in front through
+//!     `LD_LIBRARY_PATH` (proved with `LD_DEBUG=libs`); both stdouts must
+//!     be identical.
+//!
+//! `examples_c_build` compiles every `examples/c/*.c` against ours.
+
+mod common;
+
+use std::ffi::OsStr;
+use std::fs;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitStatus, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use common::NatsServer;
+
+/// Kill a C test program that runs longer than this.
+const RUN_TIMEOUT: Duration = Duration::from_secs(60);
+const SYSTEM_HEADER: &str = "/usr/include/nats/nats.h";
+const NO_DIFF_MARKER: &str = "/* differential: no */";
+const C_FLAGS: &[&str] = &[
+    "-std=c99",
+    "-Wall",
+    "-Wextra",
+    "-Wpedantic",
+    "-Werror",
+    "-g",
+];
+/// `cargo rustc -- --print native-static-libs` for this crate on Linux.
+const STATIC_LIBS: &[&str] = &[
+    "-lpthread",
+    "-ldl",
+    "-lm",
+    "-lrt",
+    "-lutil",
+    "-lgcc_s",
+    "-lc",
+];
+/// The SONAME of Debian's libnats3.4, which the system-compiled programs need.
+const SYSTEM_SONAME: &str = "libnats.so.3.4";
+
+macro_rules! c_tests {
+    ($($name:ident),* $(,)?) => {
+        $(
+            #[test]
+            fn $name() {
+                run_c_test(stringify!($name));
+            }
+        )*
+        /// Every C program that has a test above.
+        const C_TESTS: &[&str] = &[$(stringify!($name)),*];
+    };
+}
+
+c_tests!(
+    abi_status,
+    library,
+    options,
+    conn_pubsub,
+    async_sub,
+    request_reply,
+    headers,
+    bad_input,
+    hardening,
+);
+
+// ---------------------------------------------------------------------------
+// Build of the library, once per test process.
+
+struct Artifacts {
+    /// `target/<profile>`
+    profile_dir: PathBuf,
+    /// `target/<profile>/libnats.a`
+    staticlib: PathBuf,
+    /// `target/<profile>/ffi-tests`: compiled C programs.
+    out_dir: PathBuf,
+    /// `target/<profile>/ffi-tests/lib`: holds `libnats.so.3.4` -> our cdylib.
+    preload_dir: PathBuf,
+}
+
+fn manifest_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// `target/<profile>` of this very test binary (`target/<profile>/deps/ffi_c-*`),
+/// which honours CARGO_TARGET_DIR, `--target-dir` and the profile used.
+fn profile_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("current_exe");
+    let deps = exe.parent().expect("test binary has a parent dir");
+    if deps.file_name() == Some(OsStr::new("deps")) {
+        deps.parent().expect("deps has a parent").to_path_buf()
+    } else {
+        // Unusual layout: fall back to CARGO_TARGET_DIR or ./target.
+        let target = std::env::var_os("CARGO_TARGET_DIR")
+            .map(PathBuf::from)
+            .map(|p| {
+                if p.is_absolute() {
+                    p
+                } else {
+                    manifest_dir().join(p)
+                }
+            })
+            .unwrap_or_else(|| manifest_dir().join("target"));
+        target.join(if cfg!(debug_assertions) {
+            "debug"
+        } else {
+            "release"
+        })
+    }
+}
+
+fn artifacts() -> &'static Artifacts {
+    static BUILD: OnceLock<Result<Artifacts, String>> = OnceLock::new();
+    match BUILD.get_or_init(build_library) {
+        Ok(a) => a,
+        Err(e) => panic!("{e}"),
+    }
+}
+
+fn build_library() -> Result<Artifacts, String> {
+    let profile_dir = profile_dir();
+    let target_dir = profile_dir.parent().ok_or("target dir")?.to_path_buf();
+    let profile = profile_dir
+        .file_name()
+        .and_then(|s| s.to_str())
+        .ok_or("profile dir name")?
+        .to_string();
+
+    // `cargo test` leaves the C artifacts only in deps/ (STYLE.md §3.8), so
+    // ask Cargo for the library proper, with the same profile and target dir.
+    let mut cmd = Command::new(env!("CARGO"));
+    cmd.args(["build", "--lib"])
+        .arg("--target-dir")
+        .arg(&target_dir);
+    match profile.as_str() {
+        "debug" => {}
+        "release" => {
+            cmd.arg("--release");
+        }
+        other => {
+            cmd.args(["--profile", other]);
+        }
+    }
+    cmd.current_dir(manifest_dir());
+    let out = cmd.output().map_err(|e| format!("cannot run cargo: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "`cargo build --lib` failed ({}):\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+
+    let staticlib = profile_dir.join("libnats.a");
+    let cdylib = profile_dir.join("libnats.so");
+    for f in [&staticlib, &cdylib] {
+        if !f.is_file() {
+            return Err(format!("cargo build --lib did not produce {}", f.display()));
+        }
+    }
+
+    let out_dir = profile_dir.join("ffi-tests");
+    let preload_dir = out_dir.join("lib");
+    fs::create_dir_all(&preload_dir)
+        .map_err(|e| format!("mkdir {}: {e}", preload_dir.display()))?;
+    let link = preload_dir.join(SYSTEM_SONAME);
+    let _ = fs::remove_file(&link);
+    std::os::unix::fs::symlink(&cdylib, &link)
+        .map_err(|e| format!("symlink {} -> {}: {e}", link.display(), cdylib.display()))?;
+
+    Ok(Artifacts {
+        profile_dir,
+        staticlib,
+        out_dir,
+        preload_dir,
+    })
+}
+
+// ---------------------------------------------------------------------------
+// Compiling and running C programs.
+
+fn sanitize() -> bool {
+    std::env::var("FFI_SANITIZE")
+        .map(|v| v == "1")
+        .unwrap_or(false)
+}
+
+fn compile(cmd: &mut Command, what: &str) {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run cc for {what}: {e}"));
+    if !out.status.success() {
+        panic!(
+            "compiling {what} failed ({}):\n{:?}\n{}{}",
+            out.status,
+            cmd,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+/// `cc` against our header and static library.
+fn compile_ours(src: &Path, exe: &Path) {
+    let a = artifacts();
+    let mut cmd = Command::new("cc");
+    cmd.args(C_FLAGS);
+    if sanitize() {
+        cmd.args(["-fsanitize=address,undefined", "-fno-omit-frame-pointer"]);
+    }
+    cmd.arg(format!("-I{}", manifest_dir().join("include").display()))
+        .arg(src)
+        .arg(&a.staticlib)
+        .args(STATIC_LIBS)
+        .arg("-o")
+        .arg(exe);
+    compile(&mut cmd, &src.display().to_string());
+}
+
+/// `cc` against the system nats.c header and library.
+fn compile_system(src: &Path, exe: &Path) {
+    let mut cmd = Command::new("cc");
+    cmd.args(C_FLAGS)
+        .arg(src)
+        .args(["-lnats", "-lpthread", "-o"])
+        .arg(exe);
+    compile(&mut cmd, &format!("{} (system nats.c)", src.display()));
+}
+
+struct RunResult {
+    status: Option<ExitStatus>, // None: killed after RUN_TIMEOUT
+    stdout: String,
+    stderr: String,
+}
+
+impl RunResult {
+    fn ok(&self) -> bool {
+        self.status.map(|s| s.success()).unwrap_or(false)
+    }
+
+    /// stderr without the dynamic loader's `LD_DEBUG` lines.
+    fn stderr_filtered(&self) -> String {
+        self.stderr
+            .lines()
+            .filter(|l| !is_ld_debug_line(l))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    fn describe(&self, what: &str) -> String {
+        let status = match self.status {
+            Some(s) => s.to_string(),
+            None => format!("killed after {RUN_TIMEOUT:?}"),
+        };
+        format!(
+            "{what}: {status}\n--- stdout ---\n{}\n--- stderr ---\n{}\n",
+            self.stdout,
+            self.stderr_filtered()
+        )
+    }
+}
+
+/// `  12345:\t...`: a line printed by ld.so for LD_DEBUG.
+fn is_ld_debug_line(l: &str) -> bool {
+    let t = l.trim_start();
+    let digits = t.chars().take_while(|c| c.is_ascii_digit()).count();
+    digits > 0 && t[digits..].starts_with(':')
+}
+
+/// Runs `exe` with `env`, killing it after RUN_TIMEOUT.
+fn run(exe: &Path, env: &[(&str, &str)], remove_env: &[&str]) -> RunResult {
+    let mut cmd = Command::new(exe);
+    for k in remove_env {
+        cmd.env_remove(k);
+    }
+    cmd.envs(env.iter().copied())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", exe.display()));
+
+    // Drain both pipes on their own threads so a chatty program cannot block.
+    let mut out_pipe = child.stdout.take().expect("stdout");
+    let mut err_pipe = child.stderr.take().expect("stderr");
+    let out_t = std::thread::spawn(move || {
+        let mut b = Vec::new();
+        let _ = out_pipe.read_to_end(&mut b);
+        b
+    });
+    let err_t = std::thread::spawn(move || {
+        let mut b = Vec::new();
+        let _ = err_pipe.read_to_end(&mut b);
+        b
+    });
+
+    let deadline = Instant::now() + RUN_TIMEOUT;
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(s)) => break Some(s),
+            Ok(None) if Instant::now() >= deadline => {
+                let _ = child.kill();
+                let _ = child.wait();
+                break None;
+            }
+            Ok(None) => std::thread::sleep(Duration::from_millis(10)),
+            Err(e) => panic!("waiting for {}: {e}", exe.display()),
+        }
+    };
+    let stdout = String::from_utf8_lossy(&out_t.join().unwrap_or_default()).into_owned();
+    let stderr = String::from_utf8_lossy(&err_t.join().unwrap_or_default()).into_owned();
+    RunResult {
+        status,
+        stdout,
+        stderr,
+    }
+}
+
+/// Runs `exe` against a fresh nats-server.
+fn run_with_server(exe: &Path, extra_env: &[(&str, &str)], remove_env: &[&str]) -> RunResult {
+    let server = NatsServer::start();
+    let url = server.url();
+    let mut env = vec![("NATS_URL", url.as_str())];
+    env.extend_from_slice(extra_env);
+    run(exe, &env, remove_env)
+}
+
+/// The summary line must be last: `N passed, 0 failed` with N > 0.
+fn check_summary(r: &RunResult, what: &str) {
+    let last = r
+        .stdout
+        .lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("");
+    let parsed = last.split_once(" passed, ").and_then(|(p, f)| {
+        let failed = f.strip_suffix(" failed")?;
+        Some((p.parse::<u64>().ok()?, failed.parse::<u64>().ok()?))
+    });
+    match parsed {
+        Some((passed, 0)) if passed > 0 => {}
+        _ => panic!(
+            "{what}: last stdout line is {last:?}, want \"N passed, 0 failed\" with N > 0\n{}",
+            r.describe(what)
+        ),
+    }
+}
+
+/// A short line diff (LCS) of two outputs: `-` only in `a`, `+` only in `b`.
+fn line_diff(a: &str, b: &str) -> String {
+    let a: Vec<&str> = a.lines().collect();
+    let b: Vec<&str> = b.lines().collect();
+    let (n, m) = (a.len(), b.len());
+    let mut lcs = vec![vec![0u32; m + 1]; n + 1];
+    for i in (0..n).rev() {
+        for j in (0..m).rev() {
+            lcs[i][j] = if a[i] == b[j] {
+                lcs[i + 1][j + 1] + 1
+            } else {
+                lcs[i + 1][j].max(lcs[i][j + 1])
+            };
+        }
+    }
+    let (mut i, mut j, mut out) = (0, 0, String::new());
+    while i < n || j < m {
+        if i < n && j < m && a[i] == b[j] {
+            i += 1;
+            j += 1;
+        } else if j < m && (i == n || lcs[i][j + 1] >= lcs[i + 1][j]) {
+            out.push_str(&format!("+{:>4}: {}\n", j + 1, b[j]));
+            j += 1;
+        } else {
+            out.push_str(&format!("-{:>4}: {}\n", i + 1, a[i]));
+            i += 1;
+        }
+    }
+    out
+}
+
+/// True if ld.so loaded libnats.so.3.4 from `dir` (per LD_DEBUG=libs output).
+fn loaded_from(stderr: &str, dir: &Path) -> bool {
+    let ours = format!("{}/{SYSTEM_SONAME}", dir.display());
+    let init = stderr
+        .lines()
+        .any(|l| l.contains(&format!("calling init: {ours}")));
+    let tried_ours = stderr
+        .lines()
+        .any(|l| l.trim_end().ends_with(&format!("trying file={ours}")));
+    // Any other candidate path tried means ours was not found first.
+    let in_dir = format!("{}/", dir.display());
+    let tried_other = stderr.lines().any(|l| {
+        l.contains("trying file=")
+            && l.trim_end().ends_with(&format!("/{SYSTEM_SONAME}"))
+            && !l.contains(&in_dir)
+    });
+    init || (tried_ours && !tried_other)
+}
+
+fn run_c_test(name: &str) {
+    let a = artifacts();
+    let src = manifest_dir().join("ffi-tests").join(format!("{name}.c"));
+    let source = fs::read_to_string(&src).unwrap_or_else(|e| panic!("read {}: {e}", src.display()));
+
+    // 1. Against ours, statically linked.
+    let exe = a.out_dir.join(name);
+    compile_ours(&src, &exe);
+    let r = run_with_server(&exe, &[], &[]);
+    if !r.ok() {
+        panic!("{}", r.describe(&format!("{name} (libnats-rs, static)")));
+    }
+    check_summary(&r, &format!("{name} (libnats-rs, static)"));
+
+    // 2. Differential against the real nats.c.
+    if source.contains(NO_DIFF_MARKER) {
+        eprintln!("note: {name}: differential run skipped ({NO_DIFF_MARKER})");
+        return;
+    }
+    if !Path::new(SYSTEM_HEADER).is_file() {
+        eprintln!(
+            "note: {name}: differential run skipped ({SYSTEM_HEADER} not found; run scripts/setup.sh)"
+        );
+        return;
+    }
+    let sys_exe = a.out_dir.join(format!("{name}.natsc"));
+    compile_system(&src, &sys_exe);
+
+    let natsc = run_with_server(&sys_exe, &[], &["LD_LIBRARY_PATH", "LD_PRELOAD"]);
+    if !natsc.ok() {
+        panic!(
+            "{}\n(the C test fails against the real nats.c: the test itself is wrong)",
+            natsc.describe(&format!("{name} (nats.c 3.4.1)"))
+        );
+    }
+    check_summary(&natsc, &format!("{name} (nats.c 3.4.1)"));
+
+    let dir = a.preload_dir.to_string_lossy().into_owned();
+    let ours = run_with_server(
+        &sys_exe,
+        &[("LD_LIBRARY_PATH", &dir), ("LD_DEBUG", "libs")],
+        &["LD_PRELOAD"],
+    );
+    assert!(
+        loaded_from(&ours.stderr, &a.preload_dir),
+        "{name}: the drop-in run did not load {}/{SYSTEM_SONAME} (LD_DEBUG=libs):\n{}",
+        dir,
+        ours.stderr
+            .lines()
+            .filter(|l| l.contains("libnats"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    if !ours.ok() {
+        panic!(
+            "{}",
+            ours.describe(&format!("{name} (libnats-rs as libnats.so.3.4)"))
+        );
+    }
+    if natsc.stdout != ours.stdout {
+        panic!(
+            "{name}: stdout differs between nats.c 3.4.1 (-) and libnats-rs as {SYSTEM_SONAME} (+):\n{}\n{}",
+            line_diff(&natsc.stdout, &ours.stdout),
+            ours.describe(&format!("{name} (libnats-rs as libnats.so.3.4)"))
+        );
+    }
+}
+
+/// Every `ffi-tests/*.c` has a test in `c_tests!` (so none is forgotten).
+#[test]
+fn every_c_program_has_a_test() {
+    let dir = manifest_dir().join("ffi-tests");
+    let mut missing = Vec::new();
+    for entry in fs::read_dir(&dir).expect("read ffi-tests/") {
+        let path = entry.expect("dir entry").path();
+        if path.extension() == Some(OsStr::new("c")) {
+            let stem = path
+                .file_stem()
+                .and_then(|s| s.to_str())
+                .unwrap_or_default()
+                .to_string();
+            if !C_TESTS.contains(&stem.as_str()) {
+                missing.push(stem);
+            }
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "ffi-tests/*.c without a test in tests/ffi_c.rs c_tests!: {missing:?}"
+    );
+}
+
+/// Every `examples/c/*.c` compiles with -Werror against include/ + libnats.a.
+#[test]
+fn examples_c_build() {
+    let a = artifacts();
+    let out = a.profile_dir.join("examples-c-check");
+    fs::create_dir_all(&out).expect("mkdir examples-c-check");
+    let mut n = 0;
+    let mut entries: Vec<PathBuf> = fs::read_dir(manifest_dir().join("examples/c"))
+        .expect("read examples/c")
+        .map(|e| e.expect("dir entry").path())
+        .filter(|p| p.extension() == Some(OsStr::new("c")))
+        .collect();
+    entries.sort();
+    for src in entries {
+        let stem = src.file_stem().expect("file stem").to_owned();
+        compile_ours(&src, &out.join(stem));
+        n += 1;
+    }
+    assert!(n >= 4, "expected at least 4 C examples, found {n}");
+}
