@@ -1259,6 +1259,12 @@ impl Connection {
         }
     }
 
+    /// Bytes queued for the socket and not yet handed to it (`None` once closed).
+    pub fn buffered(&self) -> Option<usize> {
+        let st = self.inner.lock();
+        (st.engine.phase() != Phase::Closed).then(|| st.engine.buffered())
+    }
+
     /// The connection's name from the options.
     pub fn name(&self) -> Option<&str> {
         self.inner.opts.name.as_deref()

@@ -237,15 +237,14 @@ impl Loop {
                         .conns
                         .get(&id)
                         .is_some_and(|c| c.generation == generation)
+                        && let Some(mut c) = self.conns.remove(&id)
                     {
-                        if let Some(mut c) = self.conns.remove(&id) {
-                            if c.tcp_up {
-                                // Best effort: hand what is queued to the kernel.
-                                let _ = c.stream.set_nodelay(true);
-                                let _ = write_out(&mut c);
-                            }
-                            let _ = self.poll.registry().deregister(&mut c.stream);
+                        if c.tcp_up {
+                            // Best effort: hand what is queued to the kernel.
+                            let _ = c.stream.set_nodelay(true);
+                            let _ = write_out(&mut c);
                         }
+                        let _ = self.poll.registry().deregister(&mut c.stream);
                     }
                 }
                 Err(crossbeam_channel::TryRecvError::Empty) => return true,
@@ -281,10 +280,10 @@ impl Loop {
         if readable {
             outcome = self.read(id);
         }
-        if let Outcome::Ok = outcome {
-            if let Some(c) = self.conns.get_mut(&id) {
-                outcome = write_out(c);
-            }
+        if let Outcome::Ok = outcome
+            && let Some(c) = self.conns.get_mut(&id)
+        {
+            outcome = write_out(c);
         }
         if let Outcome::Lost(e) = outcome {
             self.lose(id, e);
@@ -332,10 +331,10 @@ impl Loop {
     }
 
     fn schedule(&mut self, id: usize) {
-        if let Some(c) = self.conns.get(&id) {
-            if let Some(t) = c.conn.next_deadline() {
-                self.timers.push(Reverse((t, id)));
-            }
+        if let Some(c) = self.conns.get(&id)
+            && let Some(t) = c.conn.next_deadline()
+        {
+            self.timers.push(Reverse((t, id)));
         }
     }
 

@@ -186,6 +186,11 @@ impl<S: SubSink> Engine<S> {
         into.append(&mut self.events);
     }
 
+    /// Bytes waiting to be written (or buffered while disconnected).
+    pub(crate) fn buffered(&self) -> usize {
+        self.out.len() + self.pending.len()
+    }
+
     /// True if there are bytes waiting to be written.
     pub(crate) fn has_output(&self) -> bool {
         !self.out.is_empty()

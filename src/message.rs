@@ -103,11 +103,6 @@ impl Message {
         self.frame.payload_len == 0 && self.headers.as_ref().and_then(|h| h.status()) == Some(503)
     }
 
-    /// The subscription id the message was delivered on (0 for local messages).
-    pub(crate) fn sid(&self) -> u64 {
-        self.frame.sid
-    }
-
     /// The subject as a NUL-terminated C string (borrowed from the message).
     pub(crate) fn subject_cstr(&self) -> &CStr {
         cstr_at(&self.frame.buf, 0)
@@ -134,10 +129,10 @@ impl Message {
 
     /// Encodes the headers (if any, and non-empty) into `out`.
     pub(crate) fn encode_headers(&self, out: &mut Vec<u8>) {
-        if let Some(h) = &self.headers {
-            if !h.is_empty() || h.status().is_some() {
-                h.encode(out);
-            }
+        if let Some(h) = &self.headers
+            && (!h.is_empty() || h.status().is_some())
+        {
+            h.encode(out);
         }
     }
 }

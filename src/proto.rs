@@ -319,6 +319,7 @@ impl Parser {
     /// Sets the largest message body (headers plus payload) accepted; bigger
     /// announced sizes are a protocol error. Applies to messages whose control
     /// line is parsed after this call.
+    #[allow(dead_code)] // the default (64 MiB) is the server's own hard limit
     pub fn set_max_payload(&mut self, n: usize) {
         self.max_payload = n;
     }
@@ -351,11 +352,10 @@ impl Parser {
             let used = match &mut self.state {
                 State::Msg(pending) => {
                     let (used, done) = pending.feed(rest)?;
-                    if done {
-                        if let State::Msg(pending) = std::mem::replace(&mut self.state, State::Line)
-                        {
-                            emit(ServerOp::Msg(pending.into_frame()));
-                        }
+                    if done
+                        && let State::Msg(pending) = std::mem::replace(&mut self.state, State::Line)
+                    {
+                        emit(ServerOp::Msg(pending.into_frame()));
                     }
                     used
                 }

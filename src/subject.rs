@@ -38,8 +38,9 @@ pub(crate) fn check_reply(reply: &str) -> Result<()> {
     Ok(())
 }
 
-/// Checks a subscription subject: tokens separated by `.`, none empty; `*` and `>` only
-/// as whole tokens, `>` only last; no whitespace or control bytes.
+/// Checks a subscription subject: tokens separated by `.`, none empty; a `>`
+/// token only last; no whitespace or control bytes. As in nats.c, `*` or `>`
+/// inside a longer token (`f*o`) is a literal character, not a wildcard.
 pub(crate) fn check_subscribe_subject(subject: &str) -> Result<()> {
     if subject.is_empty() {
         return err(ErrorKind::InvalidSubject, "subject must not be empty");
@@ -53,9 +54,7 @@ pub(crate) fn check_subscribe_subject(subject: &str) -> Result<()> {
     let mut tokens = subject.split('.').peekable();
     while let Some(tok) = tokens.next() {
         let last = tokens.peek().is_none();
-        let bad = tok.is_empty()
-            || (tok.len() > 1 && (tok.contains('*') || tok.contains('>')))
-            || (tok == ">" && !last);
+        let bad = tok.is_empty() || (tok == ">" && !last);
         if bad {
             return err(
                 ErrorKind::InvalidSubject,

@@ -269,6 +269,20 @@ typedef void (*natsMsgHandler)(natsConnection *nc,
                                void *closure);
 
 /**
+ * A list of messages: `Msgs` holds `Count` entries, each NULL or owned.
+ */
+typedef struct {
+  /**
+   * The messages.
+   */
+  natsMsg **Msgs;
+  /**
+   * How many entries `Msgs` holds.
+   */
+  int Count;
+} natsMsgList;
+
+/**
  * Callback for asynchronous errors (slow consumer, permissions...).
  */
 typedef void (*natsErrHandler)(natsConnection *nc,
@@ -608,6 +622,22 @@ natsStatus natsConnection_QueueSubscribeSync(natsSubscription **sub,
                                              natsConnection *nc,
                                              const char *subject,
                                              const char *queueGroup);
+
+/**
+ * Bytes buffered and not yet written to the socket (-1 if NULL or closed).
+ *
+ * # Safety
+ * `nc` NULL or valid.
+ */
+NATS_EXTERN int natsConnection_Buffered(natsConnection *nc);
+
+/**
+ * `NATS_OK` if the server supports headers, else `NATS_NO_SERVER_SUPPORT`.
+ *
+ * # Safety
+ * `nc` NULL or valid.
+ */
+NATS_EXTERN natsStatus natsConnection_HasHeaderSupport(natsConnection *nc);
 
 /**
  * Creates a new unique inbox subject, `_INBOX.` followed by a unique id.
@@ -1052,6 +1082,15 @@ NATS_EXTERN natsStatus natsMsgHeader_Keys(natsMsg *msg, const char ***keys, int 
 NATS_EXTERN natsStatus natsMsgHeader_Delete(natsMsg *msg, const char *key);
 
 /**
+ * Destroys every non-NULL message of the list and frees the array (with
+ * `free`), but not the list structure itself.
+ *
+ * # Safety
+ * `list` NULL or valid; `Msgs` NULL or a `malloc`ed array of `Count` entries.
+ */
+NATS_EXTERN void natsMsgList_Destroy(natsMsgList *list);
+
+/**
  * Creates an options object with nats.c's defaults.
  *
  * NULL: `newOpts` NULL returns `NATS_INVALID_ARG` (nats.c crashes).
@@ -1306,6 +1345,46 @@ NATS_EXTERN
 natsStatus natsOptions_SetReconnectedCB(natsOptions *opts,
                                         natsConnectionHandler reconnectedCb,
                                         void *closure);
+
+/**
+ * Creates a statistics object.
+ *
+ * NULL: `newStats` NULL returns `NATS_INVALID_ARG` (nats.c crashes).
+ *
+ * # Safety
+ * `newStats` NULL or writable.
+ */
+NATS_EXTERN natsStatus natsStatistics_Create(natsStatistics **newStats);
+
+/**
+ * Reads the counters; any out-pointer may be NULL.
+ *
+ * # Safety
+ * `stats` NULL or valid; out-pointers NULL or writable.
+ */
+NATS_EXTERN
+natsStatus natsStatistics_GetCounts(const natsStatistics *stats,
+                                    uint64_t *inMsgs,
+                                    uint64_t *inBytes,
+                                    uint64_t *outMsgs,
+                                    uint64_t *outBytes,
+                                    uint64_t *reconnects);
+
+/**
+ * Destroys a statistics object (NULL is ignored).
+ *
+ * # Safety
+ * `stats` NULL or from `natsStatistics_Create`; not used afterwards.
+ */
+NATS_EXTERN void natsStatistics_Destroy(natsStatistics *stats);
+
+/**
+ * Copies the connection's counters into `stats`.
+ *
+ * # Safety
+ * `nc` and `stats` NULL or valid.
+ */
+NATS_EXTERN natsStatus natsConnection_GetStats(natsConnection *nc, natsStatistics *stats);
 
 /**
  * Waits up to `timeout` ms for the next message of a synchronous subscription.

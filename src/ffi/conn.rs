@@ -771,3 +771,34 @@ pub unsafe extern "C" fn natsConnection_QueueSubscribeSync(
         subscribe_common(sub, nc, subject, Some(q), None)
     })
 }
+
+/// Bytes buffered and not yet written to the socket (-1 if NULL or closed).
+///
+/// # Safety
+/// `nc` NULL or valid.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn natsConnection_Buffered(nc: *mut natsConnection) -> c_int {
+    guard("natsConnection_Buffered", -1, || {
+        conn(nc).map_or(-1, |c| {
+            c.conn
+                .buffered()
+                .map_or(-1, |n| c_int::try_from(n).unwrap_or(c_int::MAX))
+        })
+    })
+}
+
+/// `NATS_OK` if the server supports headers, else `NATS_NO_SERVER_SUPPORT`.
+///
+/// # Safety
+/// `nc` NULL or valid.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn natsConnection_HasHeaderSupport(nc: *mut natsConnection) -> natsStatus {
+    guard(
+        "natsConnection_HasHeaderSupport",
+        natsStatus::NATS_NO_SERVER_SUPPORT,
+        || match conn(nc) {
+            Ok(c) if c.conn.server_info().is_some_and(|i| i.headers) => natsStatus::NATS_OK,
+            _ => natsStatus::NATS_NO_SERVER_SUPPORT,
+        },
+    )
+}
