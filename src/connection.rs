@@ -464,7 +464,7 @@ impl ConnInner {
                 }
                 *n += 1;
                 tried_any = true;
-                if self.try_server(url, true).is_ok() {
+                if self.try_server(url).is_ok() {
                     self.lock().engine.count_reconnect();
                     self.post_conn_cb(&self.opts.reconnected_cb);
                     return;
@@ -509,7 +509,7 @@ impl ConnInner {
 
     /// One attempt at one server: resolve, TCP connect and handshake on the
     /// io loop, all within the connect timeout.
-    fn try_server(&self, url: &str, reconnect: bool) -> Result<()> {
+    fn try_server(&self, url: &str) -> Result<()> {
         let deadline = Instant::now() + self.opts.timeout;
         let su = ServerUrl::parse(url)?;
         let addrs = resolve(&su.host, su.port, deadline)?;
@@ -563,7 +563,6 @@ impl ConnInner {
                     drop(st);
                     // Replayed subscriptions and buffered publishes must go out.
                     self.kick();
-                    let _ = reconnect;
                     return Ok(());
                 }
                 Err(e) => {
@@ -755,7 +754,7 @@ impl Connection {
         });
         let mut last = Error::new(ErrorKind::NoServer, "no server available for connection");
         for url in &servers {
-            match inner.try_server(url, false) {
+            match inner.try_server(url) {
                 Ok(()) => {
                     return Ok(Connection {
                         _guard: Some(Arc::new(CloseGuard(inner.clone()))),
@@ -874,7 +873,7 @@ impl Connection {
     }
 
     fn register(&self, shared: &Arc<SubShared>, tx: Sender<Message>) -> Result<()> {
-        let sid = {
+        {
             let mut st = self.inner.lock();
             let (sid, _) = st.engine.subscribe(
                 &shared.subject,
@@ -882,9 +881,7 @@ impl Connection {
                 Sink::Sub(shared.clone(), tx),
             )?;
             shared.sid.store(sid, Ordering::Release);
-            sid
-        };
-        let _ = sid;
+        }
         self.inner.kick();
         Ok(())
     }
