@@ -18,12 +18,13 @@ use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use parking_lot::{Condvar, Mutex, MutexGuard};
 
 use crate::dispatch::{self, InFlight};
-use crate::driver::{self, Cmd, LoopHandle};
-use crate::engine::{Delivery, Engine, EngineConfig, Event, Phase, Statistics, SubSink};
+use crate::driver::{self, Cmd, LoopHandle, Step};
+use crate::engine::{Delivery, Engine, EngineConfig, Event, Statistics, SubSink};
 use crate::error::{Error, ErrorKind, Result, err};
 use crate::headers::Headers;
 use crate::message::Message;
 use crate::options::{Options, ServerUrl};
+use crate::pool::{Backoff, ServerPool, Wait, pass_delay};
 use crate::proto::{ConnectInfo, MsgFrame, ServerInfo, ServerOp};
 use crate::subject;
 
@@ -59,22 +60,89 @@ pub struct Health {
     pub ping_interval: Option<Duration>,
     /// Unanswered pings that make the connection stale.
     pub max_pings_out: i32,
+    /// Round-trip time of the last PING answered by the server.
+    pub last_rtt: Option<Duration>,
     /// Time since the last byte from the server.
     pub since_last_read: Option<Duration>,
     /// Successful reconnections so far.
     pub reconnects: u64,
+    /// Publishes that may have been lost with a dead connection (written to
+    /// the socket, never confirmed by the server) and that no flush has
+    /// reported yet; the next flush fails if this is not 0.
+    pub unconfirmed_lost: u64,
+    /// URL of the server connected to.
+    pub server: Option<String>,
     /// The last error recorded on the connection.
     pub last_error: Option<Error>,
 }
 
 struct State {
     engine: Engine<Sink>,
-    /// Result of the handshake in progress (None while waiting).
-    connect_result: Option<Result<()>>,
-    url: Option<ServerUrl>,
-    socket_gen: u64,
-    socket_active: bool,
+    /// The servers to connect to.
+    pool: ServerPool,
+    /// Id (in `pool`) of the server of the current connection or attempt.
+    cur: Option<u64>,
+    link: Link,
+    mode: Mode,
+    /// Result of the first connect, for the thread waiting in `connect`.
+    initial: Option<Result<()>>,
+    /// Why the last attempt failed.
+    attempt_error: Option<Error>,
+    /// The server sent an error after which the connection must close.
+    fatal: bool,
+    /// Identifies the current socket (or resolution, or custom-delay wait):
+    /// reports about older ones are ignored.
+    generation: u64,
     last_read: Option<Instant>,
+    local_addr: Option<SocketAddr>,
+}
+
+impl State {
+    fn current_server(&self) -> Option<&crate::pool::Server> {
+        self.cur.and_then(|id| self.pool.get(id))
+    }
+}
+
+/// Where the connection's socket stands.
+#[derive(Debug)]
+enum Link {
+    /// No socket, nothing scheduled.
+    Idle,
+    /// Waiting until `at` (`None`: until the custom delay callback answers),
+    /// then trying server `then` (`None`: the next one of the first connect).
+    Wait {
+        at: Option<Instant>,
+        then: Option<u64>,
+    },
+    /// Resolving the server's name on a helper thread.
+    Resolving { generation: u64, deadline: Instant },
+    /// Socket open: TCP connect and handshake in progress; `rest` are the
+    /// server's other addresses.
+    Handshake {
+        deadline: Instant,
+        rest: Vec<SocketAddr>,
+    },
+    /// Connected.
+    Up,
+}
+
+/// What the connection is doing.
+#[derive(Debug, PartialEq, Eq)]
+enum Mode {
+    /// The first connect: each server once, in order (`next` is the position
+    /// of the next one); `passes` counts retries (retry on failed connect).
+    Initial {
+        next: usize,
+        passes: i32,
+    },
+    /// Reconnecting; `initial` when retrying a failed first connect in the
+    /// background.
+    Reconnect {
+        backoff: Backoff,
+        initial: bool,
+    },
+    Connected,
+    Closed,
 }
 
 /// Shared state of one connection; owned by the user handles, the io loop,
@@ -89,7 +157,6 @@ pub(crate) struct ConnInner {
     mux: OnceLock<Arc<Mux>>,
     me: std::sync::Weak<ConnInner>,
     callbacks: Arc<InFlight>,
-    reconnecting: AtomicBool,
 }
 
 /// A connection to a NATS server. Cheap to clone; all clones share the
@@ -239,32 +306,63 @@ impl std::fmt::Debug for Subscription {
 // ---------------------------------------------------------------------------
 // Connecting.
 
-fn resolve(host: &str, port: u16, deadline: Instant) -> Result<Vec<SocketAddr>> {
+/// The addresses of `host` when no DNS lookup is needed.
+fn literal_addrs(host: &str, port: u16) -> Option<Vec<SocketAddr>> {
     if let Ok(ip) = host.parse::<IpAddr>() {
-        return Ok(vec![SocketAddr::new(ip, port)]);
+        return Some(vec![SocketAddr::new(ip, port)]);
     }
     if host.eq_ignore_ascii_case("localhost") {
-        return Ok(vec![
+        return Some(vec![
             SocketAddr::from(([127, 0, 0, 1], port)),
             SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, port)),
         ]);
     }
-    // getaddrinfo cannot be cancelled: run it on a helper thread so the
-    // connect deadline holds even when DNS hangs.
-    let (tx, rx) = crossbeam_channel::bounded(1);
-    let target = format!("{host}:{port}");
+    None
+}
+
+/// Resolves `host` on a helper thread (getaddrinfo cannot be cancelled or
+/// polled) and reports to the io loop; the attempt's deadline is enforced by
+/// the loop whatever DNS does.
+fn spawn_resolver(
+    io: Arc<LoopHandle>,
+    id: usize,
+    generation: u64,
+    host: String,
+    port: u16,
+) -> std::io::Result<()> {
     std::thread::Builder::new()
         .name("nats-resolve".into())
         .spawn(move || {
-            let r = target.to_socket_addrs().map(|a| a.collect::<Vec<_>>());
-            let _ = tx.send(r);
+            let result = match (host.as_str(), port).to_socket_addrs() {
+                Ok(a) => {
+                    let addrs: Vec<SocketAddr> = a.collect();
+                    if addrs.is_empty() {
+                        err(ErrorKind::NoServer, format!("no address for {host}"))
+                    } else {
+                        Ok(addrs)
+                    }
+                }
+                Err(e) => err(ErrorKind::NoServer, format!("cannot resolve {host}: {e}")),
+            };
+            io.send(Cmd::Resolved {
+                id,
+                generation,
+                result,
+            });
         })
-        .map_err(Error::from)?;
-    match rx.recv_deadline(deadline) {
-        Ok(Ok(addrs)) if !addrs.is_empty() => Ok(addrs),
-        Ok(Ok(_)) => err(ErrorKind::NoServer, format!("no address for {host}")),
-        Ok(Err(e)) => err(ErrorKind::NoServer, format!("cannot resolve {host}: {e}")),
-        Err(_) => err(ErrorKind::NoServer, format!("resolving {host} timed out")),
+        .map(|_| ())
+}
+
+/// The error a failed first connect reports: the server's refusal as is,
+/// anything else as `NoServer`.
+fn initial_error(e: Error) -> Error {
+    match e.kind() {
+        ErrorKind::AuthFailed
+        | ErrorKind::NoServerSupport
+        | ErrorKind::Other
+        | ErrorKind::InvalidArg
+        | ErrorKind::NoServer => e,
+        _ => Error::new(ErrorKind::NoServer, e.text().to_string()),
     }
 }
 
@@ -288,11 +386,17 @@ impl ConnInner {
         }
     }
 
-    /// Called by the io loop: hands over pending output. Returns false (and
-    /// clears the write signal) when there is none.
-    pub(crate) fn take_output(&self, dst: &mut Vec<u8>) -> bool {
+    /// Called by the io loop when there is no socket to write to.
+    pub(crate) fn clear_write_signal(&self) {
+        self.write_signaled.store(false, Ordering::Release);
+    }
+
+    /// Called by the io loop: hands over pending output for the socket of
+    /// `generation`. Returns false (and clears the write signal) when there
+    /// is none.
+    pub(crate) fn take_output(&self, generation: u64, dst: &mut Vec<u8>) -> bool {
         let mut st = self.lock();
-        if st.engine.has_output() {
+        if st.generation == generation && st.engine.has_output() {
             st.engine.take_output(dst);
             true
         } else {
@@ -301,60 +405,454 @@ impl ConnInner {
         }
     }
 
+    /// When the io loop must call [`ConnInner::on_timer`] next.
     pub(crate) fn next_deadline(&self) -> Option<Instant> {
-        self.lock().engine.next_deadline()
+        let st = self.lock();
+        match &st.link {
+            Link::Wait { at, .. } => *at,
+            Link::Resolving { deadline, .. } => Some(*deadline),
+            Link::Handshake { .. } | Link::Up => st.engine.next_deadline(),
+            Link::Idle => None,
+        }
     }
 
-    /// Called by the io loop with parsed ops; returns an error if the socket must go.
-    pub(crate) fn process(
-        &self,
-        ops: &mut Vec<ServerOp>,
-        events: &mut Vec<Event>,
-    ) -> Option<Error> {
+    /// Called by the io loop when the TCP connection of `generation` is up.
+    pub(crate) fn tcp_established(&self, generation: u64, local: Option<SocketAddr>) {
+        let mut st = self.lock();
+        if st.generation == generation {
+            st.local_addr = local;
+        }
+    }
+
+    /// Called by the io loop with parsed ops.
+    pub(crate) fn process(&self, ops: &mut Vec<ServerOp>, events: &mut Vec<Event>) -> Step {
         let now = Instant::now();
-        {
-            let mut st = self.lock();
-            st.last_read = Some(now);
-            for op in ops.drain(..) {
-                st.engine.handle(op, now);
+        let mut st = self.lock();
+        st.last_read = Some(now);
+        for op in ops.drain(..) {
+            st.engine.handle(op, now);
+        }
+        st.engine.drain_events(events);
+        self.on_events(&mut st, events)
+    }
+
+    /// Called by the io loop when [`ConnInner::next_deadline`] passed.
+    pub(crate) fn on_timer(&self, now: Instant, events: &mut Vec<Event>) -> Step {
+        let mut st = self.lock();
+        match st.link {
+            Link::Wait { at: Some(at), then } if now >= at => {
+                st.link = Link::Idle;
+                match then {
+                    Some(server) => self.begin_attempt(&mut st, server, now),
+                    None => self.next_attempt(&mut st, now),
+                }
             }
-            st.engine.drain_events(events);
+            Link::Resolving { deadline, .. } if now >= deadline => {
+                st.generation += 1; // The resolver's answer is now stale.
+                let e = Error::new(ErrorKind::NoServer, "resolving the server name timed out");
+                self.attempt_failed(&mut st, e, now)
+            }
+            Link::Handshake { .. } | Link::Up => {
+                st.engine.tick(now);
+                st.engine.drain_events(events);
+                self.on_events(&mut st, events)
+            }
+            _ => Step::None,
         }
-        self.on_events(events)
     }
 
-    /// Called by the io loop when the engine's deadline passed.
-    pub(crate) fn tick(&self, now: Instant, events: &mut Vec<Event>) -> Option<Error> {
-        {
-            let mut st = self.lock();
-            st.engine.tick(now);
-            st.engine.drain_events(events);
+    /// Called by the io loop when name resolution for `generation` finished.
+    pub(crate) fn on_resolved(&self, generation: u64, result: Result<Vec<SocketAddr>>) -> Step {
+        let mut st = self.lock();
+        let Link::Resolving {
+            generation: current,
+            deadline,
+        } = st.link
+        else {
+            return Step::None;
+        };
+        if current != generation {
+            return Step::None;
         }
-        self.on_events(events)
+        let now = Instant::now();
+        match result {
+            Ok(addrs) => self.open_next(&mut st, deadline, addrs, now),
+            Err(e) => self.attempt_failed(&mut st, e, now),
+        }
     }
 
-    fn on_events(&self, events: &mut Vec<Event>) -> Option<Error> {
-        let mut lost = None;
+    /// Called by the io loop when the socket of `generation` is gone: an
+    /// attempt failed, or the connection was lost. `unsent` is output the
+    /// loop took but could not write, from byte `from`.
+    pub(crate) fn socket_lost(
+        &self,
+        generation: u64,
+        cause: Error,
+        unsent: &[u8],
+        from: usize,
+    ) -> Step {
+        let mut st = self.lock();
+        if st.generation != generation {
+            return Step::None;
+        }
+        let now = Instant::now();
+        st.local_addr = None;
+        match std::mem::replace(&mut st.link, Link::Idle) {
+            Link::Handshake { deadline, rest, .. } => {
+                st.engine.attempt_failed();
+                // Refused or unreachable: the server may answer on another address.
+                if cause.kind() == ErrorKind::NoServer && !rest.is_empty() && now < deadline {
+                    self.open_next(&mut st, deadline, rest, now)
+                } else {
+                    self.attempt_failed(&mut st, cause, now)
+                }
+            }
+            Link::Up => self.connection_lost(&mut st, cause, unsent, from, now),
+            other => {
+                st.link = other;
+                Step::None
+            }
+        }
+    }
+
+    /// The io loop died: close the connection so nobody waits forever.
+    pub(crate) fn abandon(&self, cause: Error) {
+        let mut st = self.lock();
+        if st.mode == Mode::Closed {
+            return;
+        }
+        st.engine.set_last_error(cause.clone());
+        if st.initial.is_none() {
+            st.initial = Some(Err(cause));
+        }
+        let sinks = self.shut(&mut st);
+        drop(st);
+        self.cond.notify_all();
+        self.finish_close(sinks);
+    }
+
+    fn on_events(&self, st: &mut State, events: &mut Vec<Event>) -> Step {
+        let mut lose = None;
         for ev in events.drain(..) {
             match ev {
-                Event::Connected { .. } => {
-                    self.lock().connect_result = Some(Ok(()));
-                    self.cond.notify_all();
-                }
+                Event::Connected { .. } => self.on_connected(st),
                 Event::Pong => {
                     self.cond.notify_all();
                 }
-                Event::HandshakeFailed(e) => {
-                    self.lock().connect_result = Some(Err(e.clone()));
-                    self.cond.notify_all();
-                    lost = Some(e);
+                Event::HandshakeFailed(e) | Event::Disconnect(e) => lose = Some(e),
+                Event::Fatal(e) => {
+                    st.fatal = true;
+                    lose = Some(e);
                 }
-                Event::Disconnect(e) => lost = Some(e),
-                Event::AsyncError(sid, e) => self.post_error(sid, e),
-                Event::LameDuck => {}
+                Event::AsyncError(sid, e) => {
+                    if e.kind() == ErrorKind::AuthFailed && self.repeated_auth_error(st, &e) {
+                        st.fatal = true;
+                        lose = Some(e.clone());
+                    }
+                    self.post_error(sid, e);
+                }
+                Event::Discovered(urls) => {
+                    if self.opts.ignore_discovered_servers {
+                        continue;
+                    }
+                    let added = st.pool.add_discovered(&urls, st.cur);
+                    let initial = matches!(
+                        st.mode,
+                        Mode::Initial { .. } | Mode::Reconnect { initial: true, .. }
+                    );
+                    if added && !initial {
+                        self.post_conn_cb(&self.opts.discovered_servers_cb);
+                    }
+                }
+                Event::LameDuck => self.post_conn_cb(&self.opts.lame_duck_cb),
             }
         }
-        lost
+        lose.map_or(Step::None, Step::Lose)
+    }
+
+    /// Records an authentication error of the current server; true if it is
+    /// the same as the previous one (nats.c then stops retrying that server).
+    fn repeated_auth_error(&self, st: &mut State, e: &Error) -> bool {
+        let text = e.text().to_ascii_lowercase();
+        let Some(s) = st.cur.and_then(|id| st.pool.get_mut(id)) else {
+            return false;
+        };
+        let repeated = s.last_auth_error.as_deref() == Some(text.as_str());
+        s.last_auth_error = Some(text);
+        repeated && !self.opts.ignore_auth_error_abort
+    }
+
+    fn on_connected(&self, st: &mut State) {
+        if let Link::Handshake { .. } = st.link {
+            st.link = Link::Up;
+        }
+        if let Some(s) = st.cur.and_then(|id| st.pool.get_mut(id)) {
+            s.reconnects = 0;
+            s.did_connect = true;
+            s.last_auth_error = None;
+        }
+        st.attempt_error = None;
+        match std::mem::replace(&mut st.mode, Mode::Connected) {
+            Mode::Initial { .. } => st.initial = Some(Ok(())),
+            Mode::Reconnect { initial: true, .. } => {
+                self.post_conn_cb(&self.opts.connected_cb);
+            }
+            Mode::Reconnect { initial: false, .. } => {
+                st.engine.count_reconnect();
+                self.post_conn_cb(&self.opts.reconnected_cb);
+            }
+            other => st.mode = other,
+        }
+        // Replayed subscriptions and buffered publishes are written by the
+        // loop right after this; flushes waiting for the reconnection go on.
+        self.cond.notify_all();
+    }
+
+    /// The established connection is gone: reconnect, or close.
+    fn connection_lost(
+        &self,
+        st: &mut State,
+        cause: Error,
+        unsent: &[u8],
+        from: usize,
+        now: Instant,
+    ) -> Step {
+        let fatal = std::mem::take(&mut st.fatal);
+        let reconnect = self.opts.allow_reconnect && !fatal;
+        let sinks = st.engine.disconnected(Some(cause), reconnect, unsent, from);
+        self.cond.notify_all();
+        self.post_conn_cb(&self.opts.disconnected_cb);
+        if reconnect {
+            st.mode = Mode::Reconnect {
+                backoff: Backoff::default(),
+                initial: false,
+            };
+            self.next_attempt(st, now)
+        } else {
+            st.mode = Mode::Closed;
+            st.generation += 1;
+            self.io.send(Cmd::Remove(self.id));
+            self.finish_close(sinks);
+            Step::None
+        }
+    }
+
+    /// An attempt failed (before its handshake completed).
+    fn attempt_failed(&self, st: &mut State, cause: Error, now: Instant) -> Step {
+        st.link = Link::Idle;
+        st.engine.attempt_failed();
+        if cause.kind() == ErrorKind::AuthFailed
+            && matches!(st.mode, Mode::Reconnect { .. })
+            && self.repeated_auth_error(st, &cause)
+        {
+            st.engine.set_last_error(cause);
+            return self.close_from_loop(st);
+        }
+        st.attempt_error = Some(cause);
+        self.next_attempt(st, now)
+    }
+
+    /// Chooses the next attempt (now, or after a wait) or gives up.
+    fn next_attempt(&self, st: &mut State, now: Instant) -> Step {
+        match &mut st.mode {
+            Mode::Initial { next, passes } => {
+                if let Some(id) = st.pool.at(*next).map(|s| s.id) {
+                    *next += 1;
+                    return self.begin_attempt(st, id, now);
+                }
+                if self.opts.retry_on_failed_connect {
+                    if self.opts.connected_cb.is_some() {
+                        // Keep trying in the background; connect returns now.
+                        st.initial = Some(err(
+                            ErrorKind::NotYetConnected,
+                            "no server available yet; still trying in the background",
+                        ));
+                        self.cond.notify_all();
+                        st.mode = Mode::Reconnect {
+                            backoff: Backoff::default(),
+                            initial: true,
+                        };
+                        return self.next_attempt(st, now);
+                    }
+                    *passes += 1;
+                    if self.opts.max_reconnect < 0 || *passes <= self.opts.max_reconnect {
+                        *next = 0;
+                        let wait = pass_delay(
+                            self.opts.reconnect_wait,
+                            self.opts.reconnect_jitter,
+                            random(),
+                        );
+                        st.link = Link::Wait {
+                            at: Some(now + wait),
+                            then: None,
+                        };
+                        return Step::None;
+                    }
+                }
+                let e = st.attempt_error.take().unwrap_or_else(|| {
+                    Error::new(ErrorKind::NoServer, "no server available for connection")
+                });
+                st.initial = Some(Err(initial_error(e)));
+                let _ = self.shut(st);
+                self.cond.notify_all();
+                Step::None
+            }
+            Mode::Reconnect { backoff, .. } => {
+                let Some(id) = st.pool.next_server(st.cur, self.opts.max_reconnect) else {
+                    return self.give_up(st);
+                };
+                st.cur = Some(id);
+                match backoff.next(st.pool.len()) {
+                    Wait::NextServer => {
+                        st.link = Link::Wait {
+                            at: Some(now + Duration::from_millis(1)),
+                            then: Some(id),
+                        };
+                    }
+                    Wait::Pass(n) => match self.opts.reconnect_delay_cb.clone() {
+                        None => {
+                            let wait = pass_delay(
+                                self.opts.reconnect_wait,
+                                self.opts.reconnect_jitter,
+                                random(),
+                            );
+                            st.link = Link::Wait {
+                                at: Some(now + wait),
+                                then: Some(id),
+                            };
+                        }
+                        Some(cb) => {
+                            // User code runs on the callback thread, never on
+                            // the io loop; it then arms the wait.
+                            st.generation += 1;
+                            let token = st.generation;
+                            st.link = Link::Wait {
+                                at: None,
+                                then: Some(id),
+                            };
+                            if let Some(view) = self.view() {
+                                dispatch::post(&self.callbacks, move || {
+                                    let d = cb(&view, n);
+                                    view.inner.arm_wait(token, d);
+                                });
+                            }
+                        }
+                    },
+                }
+                Step::None
+            }
+            Mode::Connected | Mode::Closed => Step::None,
+        }
+    }
+
+    /// Arms the wait of a custom reconnect delay (if still current).
+    fn arm_wait(&self, token: u64, delay: Duration) {
+        let mut st = self.lock();
+        if st.generation != token {
+            return;
+        }
+        if let Link::Wait { at, .. } = &mut st.link
+            && at.is_none()
+        {
+            *at = Some(Instant::now() + delay);
+            drop(st);
+            self.io.send(Cmd::Timer(self.id));
+        }
+    }
+
+    /// Starts an attempt at server `server`.
+    fn begin_attempt(&self, st: &mut State, server: u64, now: Instant) -> Step {
+        let Some(s) = st.pool.get_mut(server) else {
+            return self.next_attempt(st, now);
+        };
+        s.reconnects += 1;
+        let url = s.url.clone();
+        st.cur = Some(server);
+        let (user, pass, token) = credentials(&self.opts, &url);
+        st.engine.set_credentials(user, pass, token);
+        let deadline = now + self.opts.timeout;
+        match literal_addrs(&url.host, url.port) {
+            Some(addrs) => self.open_next(st, deadline, addrs, now),
+            None => {
+                st.generation += 1;
+                let generation = st.generation;
+                st.link = Link::Resolving {
+                    generation,
+                    deadline,
+                };
+                let spawned = spawn_resolver(
+                    self.io.clone(),
+                    self.id,
+                    generation,
+                    url.host.clone(),
+                    url.port,
+                );
+                match spawned {
+                    Ok(()) => Step::None,
+                    Err(e) => self.attempt_failed(st, Error::from(e), now),
+                }
+            }
+        }
+    }
+
+    /// Opens a socket to the first of `addrs`; the others are kept for when
+    /// that one is refused. The attempt's time is split between addresses.
+    fn open_next(
+        &self,
+        st: &mut State,
+        deadline: Instant,
+        mut addrs: Vec<SocketAddr>,
+        now: Instant,
+    ) -> Step {
+        if addrs.is_empty() {
+            let e = Error::new(ErrorKind::NoServer, "no address to connect to");
+            return self.attempt_failed(st, e, now);
+        }
+        let addr = addrs.remove(0);
+        let left = deadline.saturating_duration_since(now);
+        let share = (left / (addrs.len() as u32 + 1)).max(Duration::from_millis(10));
+        let addr_deadline = (now + share).min(deadline);
+        st.generation += 1;
+        let generation = st.generation;
+        st.engine.start_handshake(addr_deadline);
+        st.link = Link::Handshake {
+            deadline,
+            rest: addrs,
+        };
+        Step::Open { addr, generation }
+    }
+
+    /// No server left to reconnect to: close.
+    fn give_up(&self, st: &mut State) -> Step {
+        let cause = st
+            .engine
+            .last_error()
+            .map(|e| format!(" (disconnected by: {e})"))
+            .unwrap_or_default();
+        let e = Error::new(
+            ErrorKind::NoServer,
+            format!("no server left to reconnect to{cause}"),
+        );
+        st.engine.set_last_error(e);
+        self.close_from_loop(st)
+    }
+
+    /// Closes from the io loop's side (reconnect exhausted, fatal error).
+    fn close_from_loop(&self, st: &mut State) -> Step {
+        let sinks = self.shut(st);
+        self.io.send(Cmd::Remove(self.id));
+        self.cond.notify_all();
+        self.finish_close(sinks);
+        Step::None
+    }
+
+    /// Marks the connection closed; returns the subscriptions' sinks.
+    fn shut(&self, st: &mut State) -> Vec<Sink> {
+        st.mode = Mode::Closed;
+        st.link = Link::Idle;
+        st.generation += 1;
+        st.local_addr = None;
+        st.engine.close()
     }
 
     fn post_error(&self, sid: Option<u64>, e: Error) {
@@ -396,225 +894,36 @@ impl ConnInner {
         self.me.upgrade()
     }
 
-    /// Called by the io loop when the socket is gone (EOF, error, stale...).
-    pub(crate) fn socket_lost(&self, cause: Error) {
-        let mut st = self.lock();
-        if st.connect_result.is_none() {
-            // Lost during a handshake that somebody is waiting for.
-            st.connect_result = Some(Err(cause.clone()));
-            st.engine.disconnected(Some(cause), true);
-            drop(st);
-            self.cond.notify_all();
-            return;
-        }
-        if !st.socket_active || st.engine.phase() == Phase::Closed {
-            return;
-        }
-        st.socket_active = false;
-        let reconnect = self.opts.allow_reconnect && st.engine.ever_connected();
-        let sinks = st.engine.disconnected(Some(cause), reconnect);
-        drop(st);
-        self.cond.notify_all();
-        self.post_conn_cb(&self.opts.disconnected_cb);
-        if reconnect {
-            self.start_reconnect();
-        } else {
-            self.finish_close(sinks);
-        }
-    }
-
-    fn start_reconnect(&self) {
-        if self.reconnecting.swap(true, Ordering::AcqRel) {
-            return;
-        }
-        let Some(me) = self.self_arc() else {
-            return;
-        };
-        let spawned = std::thread::Builder::new()
-            .name("nats-reconnect".into())
-            .spawn(move || {
-                let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                    me.reconnect_loop();
-                }));
-                me.reconnecting.store(false, Ordering::Release);
-            });
-        if spawned.is_err() {
-            self.reconnecting.store(false, Ordering::Release);
-            let sinks = self.lock().engine.close();
-            self.finish_close(sinks);
-        }
-    }
-
-    fn reconnect_loop(&self) {
-        let servers = self.opts.server_list();
-        let mut attempts: HashMap<String, i32> = HashMap::new();
-        let mut order = servers.clone();
-        // Start with the server after the one we lost.
-        let first = 1.min(order.len());
-        order.rotate_left(first);
-        loop {
-            let mut tried_any = false;
-            for url in &order {
-                if self.is_closed() {
-                    return;
-                }
-                let n = attempts.entry(url.clone()).or_insert(0);
-                if self.opts.max_reconnect >= 0 && *n >= self.opts.max_reconnect {
-                    continue;
-                }
-                *n += 1;
-                tried_any = true;
-                if self.try_server(url).is_ok() {
-                    self.lock().engine.count_reconnect();
-                    self.post_conn_cb(&self.opts.reconnected_cb);
-                    return;
-                }
-            }
-            if !tried_any {
-                break;
-            }
-            // Wait between passes; close interrupts the wait.
-            let jitter = jitter(self.opts.reconnect_jitter);
-            let deadline = Instant::now() + self.opts.reconnect_wait + jitter;
-            let mut st = self.lock();
-            while st.engine.phase() != Phase::Closed {
-                if self.cond.wait_until(&mut st, deadline).timed_out() {
-                    break;
-                }
-            }
-        }
-        let sinks = {
-            let mut st = self.lock();
-            if st.engine.phase() == Phase::Closed {
-                return;
-            }
-            if st.engine.last_error().is_none() {
-                st.engine.disconnected(
-                    Some(Error::new(
-                        ErrorKind::NoServer,
-                        "reconnect attempts exhausted",
-                    )),
-                    true,
-                );
-            }
-            st.engine.close()
-        };
-        self.cond.notify_all();
-        self.finish_close(sinks);
-    }
-
     fn is_closed(&self) -> bool {
-        self.lock().engine.phase() == Phase::Closed
+        self.lock().mode == Mode::Closed
     }
 
-    /// One attempt at one server: resolve, TCP connect and handshake on the
-    /// io loop, all within the connect timeout.
-    fn try_server(&self, url: &str) -> Result<()> {
-        let deadline = Instant::now() + self.opts.timeout;
-        let su = ServerUrl::parse(url)?;
-        let addrs = resolve(&su.host, su.port, deadline)?;
-        let mut last = Error::new(ErrorKind::NoServer, format!("no server available at {url}"));
-        for addr in addrs {
-            let stream = match mio::net::TcpStream::connect(addr) {
-                Ok(s) => s,
-                Err(e) => {
-                    last = Error::new(ErrorKind::NoServer, format!("connect to {addr}: {e}"));
-                    continue;
-                }
-            };
-            let generation = {
-                let mut st = self.lock();
-                if st.engine.phase() == Phase::Closed {
-                    return err(ErrorKind::ConnectionClosed, "connection closed");
-                }
-                st.socket_gen += 1;
-                st.connect_result = None;
-                st.url = Some(su.clone());
-                let (user, pass, token) = credentials(&self.opts, &su);
-                st.engine.set_credentials(user, pass, token);
-                st.engine.start_handshake();
-                st.socket_gen
-            };
-            let Some(conn) = self.self_arc() else {
-                return err(ErrorKind::ConnectionClosed, "connection closed");
-            };
-            self.io.send(Cmd::Attach {
-                conn,
-                stream,
-                generation,
-            });
-            let mut st = self.lock();
-            while st.connect_result.is_none() {
-                if self.cond.wait_until(&mut st, deadline).timed_out() {
-                    break;
-                }
-            }
-            let result = st.connect_result.take().unwrap_or_else(|| {
-                err(
-                    ErrorKind::NoServer,
-                    format!("no handshake from {addr} within {:?}", self.opts.timeout),
-                )
-            });
-            match result {
-                Ok(()) => {
-                    st.socket_active = true;
-                    // Signal "not waiting" for later socket losses.
-                    st.connect_result = Some(Ok(()));
-                    drop(st);
-                    // Replayed subscriptions and buffered publishes must go out.
-                    self.kick();
-                    return Ok(());
-                }
-                Err(e) => {
-                    if st.engine.phase() != Phase::Closed {
-                        st.engine.disconnected(None, true);
-                    }
-                    // Keep `connect_result` unset-equivalent for the next try.
-                    st.connect_result = Some(Err(e.clone()));
-                    drop(st);
-                    self.io.send(Cmd::Detach {
-                        id: self.id,
-                        generation,
-                    });
-                    if e.kind() == ErrorKind::AuthFailed
-                        || e.kind() == ErrorKind::NoServerSupport
-                        || e.kind() == ErrorKind::Other
-                    {
-                        return Err(e);
-                    }
-                    last = if e.kind() == ErrorKind::NoServer {
-                        e
-                    } else {
-                        Error::new(ErrorKind::NoServer, e.text().to_string())
-                    };
-                }
-            }
+    fn check_connected(&self) -> Result<()> {
+        match self.lock().mode {
+            Mode::Closed => err(ErrorKind::ConnectionClosed, "connection closed"),
+            Mode::Connected => Ok(()),
+            _ => err(ErrorKind::ConnectionDisconnected, "not connected"),
         }
-        Err(last)
     }
 
     /// Closes the connection (idempotent): flushes for up to 500 ms, fails
     /// waiters, closes subscriptions, runs disconnected and closed callbacks.
     pub(crate) fn close(&self) {
-        let connected = self.lock().engine.phase() == Phase::Connected;
+        let connected = self.lock().mode == Mode::Connected;
         if connected {
             let _ = self.flush_timeout(Duration::from_millis(500));
         }
-        let (sinks, had_socket, generation) = {
+        let (sinks, was_up) = {
             let mut st = self.lock();
-            if st.engine.phase() == Phase::Closed {
+            if st.mode == Mode::Closed {
                 return;
             }
-            let had = st.socket_active;
-            st.socket_active = false;
-            (st.engine.close(), had, st.socket_gen)
+            let was_up = matches!(st.link, Link::Up);
+            (self.shut(&mut st), was_up)
         };
         self.cond.notify_all();
-        self.io.send(Cmd::Detach {
-            id: self.id,
-            generation,
-        });
-        if had_socket {
+        self.io.send(Cmd::Remove(self.id));
+        if was_up {
             self.post_conn_cb(&self.opts.disconnected_cb);
         }
         self.finish_close(sinks);
@@ -640,16 +949,12 @@ impl ConnInner {
         let deadline = Instant::now() + timeout;
         let mut st = self.lock();
         // While reconnecting, wait for the connection to come back first.
-        while matches!(
-            st.engine.phase(),
-            Phase::AwaitInfo | Phase::AwaitPong | Phase::Disconnected
-        ) && st.engine.ever_connected()
-        {
+        while matches!(st.mode, Mode::Reconnect { .. }) {
             if self.cond.wait_until(&mut st, deadline).timed_out() {
-                return err(ErrorKind::Timeout, "flush timed out");
+                return err(ErrorKind::Timeout, "flush timed out while reconnecting");
             }
         }
-        let (ticket, _) = st.engine.flush_ping()?;
+        let (ticket, _) = st.engine.flush_ping(Instant::now())?;
         drop(st);
         self.kick();
         let mut st = self.lock();
@@ -678,13 +983,26 @@ fn credentials(
     }
 }
 
-fn jitter(max: Duration) -> Duration {
-    if max.is_zero() {
-        return Duration::ZERO;
-    }
+/// How long the first connect may take at most: every server's attempt, and
+/// the waits between passes when retrying (`None`: unbounded retries).
+fn first_connect_bound(opts: &Options, servers: usize) -> Option<Duration> {
+    let pass = (opts.timeout + Duration::from_secs(1)) * servers.max(1) as u32;
+    let passes = if opts.retry_on_failed_connect && opts.connected_cb.is_none() {
+        if opts.max_reconnect < 0 {
+            return None;
+        }
+        opts.max_reconnect as u32 + 1
+    } else {
+        1
+    };
+    let per = pass + opts.reconnect_wait + opts.reconnect_jitter;
+    Some(per.saturating_mul(passes) + Duration::from_secs(2))
+}
+
+fn random() -> u64 {
     let mut b = [0u8; 8];
     crate::nuid::random_bytes(&mut b);
-    Duration::from_nanos(u64::from_le_bytes(b) % (max.as_nanos() as u64).max(1))
+    u64::from_le_bytes(b)
 }
 
 // ---------------------------------------------------------------------------
@@ -709,6 +1027,14 @@ impl Connection {
     /// # Errors
     /// As [`Connection::connect`].
     pub fn connect_with(opts: Options) -> Result<Connection> {
+        Self::connect_inner(opts).map(|(c, _)| c)
+    }
+
+    /// Connects; the flag is false when no server answered yet and the
+    /// connection keeps trying in the background (`retry_on_failed_connect`
+    /// with a connected callback: nats.c's `NATS_NOT_YET_CONNECTED`).
+    pub(crate) fn connect_inner(opts: Options) -> Result<(Connection, bool)> {
+        let pool = ServerPool::new(&opts)?;
         let io = driver::assign().map_err(|e| {
             Error::new(
                 ErrorKind::FailedToInitialize,
@@ -731,18 +1057,27 @@ impl Connection {
             },
             no_echo: opts.no_echo,
             disable_no_responders: opts.disable_no_responders,
+            reconnect_on_protocol_error: opts.reconnect_on_protocol_error,
         };
-        let servers = opts.server_list();
+        let bound = first_connect_bound(&opts, pool.len());
         let inner = Arc::new_cyclic(|me| ConnInner {
             id: NEXT_CONN_ID.fetch_add(1, Ordering::Relaxed),
             opts,
             state: Mutex::new(State {
                 engine: Engine::new(cfg),
-                connect_result: Some(Ok(())),
-                url: None,
-                socket_gen: 0,
-                socket_active: false,
+                pool,
+                cur: None,
+                link: Link::Wait {
+                    at: Some(Instant::now()),
+                    then: None,
+                },
+                mode: Mode::Initial { next: 0, passes: 0 },
+                initial: None,
+                attempt_error: None,
+                fatal: false,
+                generation: 0,
                 last_read: None,
+                local_addr: None,
             }),
             cond: Condvar::new(),
             io,
@@ -750,29 +1085,48 @@ impl Connection {
             mux: OnceLock::new(),
             me: me.clone(),
             callbacks: Arc::new(InFlight::default()),
-            reconnecting: AtomicBool::new(false),
         });
-        let mut last = Error::new(ErrorKind::NoServer, "no server available for connection");
-        for url in &servers {
-            match inner.try_server(url) {
-                Ok(()) => {
-                    return Ok(Connection {
-                        _guard: Some(Arc::new(CloseGuard(inner.clone()))),
-                        inner,
-                    });
-                }
-                Err(e) => {
-                    let fatal = e.kind() == ErrorKind::InvalidArg;
-                    last = e;
-                    if fatal {
-                        break;
+        inner.io.send(Cmd::Add(inner.clone()));
+        let result = {
+            let mut st = inner.lock();
+            let deadline = bound.map(|b| Instant::now() + b);
+            while st.initial.is_none() {
+                match deadline {
+                    Some(d) => {
+                        if inner.cond.wait_until(&mut st, d).timed_out() {
+                            break;
+                        }
                     }
+                    None => inner.cond.wait(&mut st),
                 }
             }
+            let r = st.initial.take();
+            if r.is_none() {
+                // Only if the io loop stalled: never leave the caller hanging.
+                let _ = inner.shut(&mut st);
+            }
+            r
+        };
+        match result {
+            Some(Ok(())) => Ok((Connection::owning(inner), true)),
+            Some(Err(e)) if e.kind() == ErrorKind::NotYetConnected => {
+                Ok((Connection::owning(inner), false))
+            }
+            other => {
+                // Never connected: no callbacks for a failed connect.
+                inner.io.send(Cmd::Remove(inner.id));
+                Err(other.and_then(Result::err).unwrap_or_else(|| {
+                    Error::new(ErrorKind::NoServer, "connect did not complete in time")
+                }))
+            }
         }
-        // Never connected: close quietly (no callbacks for a failed connect).
-        inner.lock().engine.close();
-        Err(last)
+    }
+
+    fn owning(inner: Arc<ConnInner>) -> Connection {
+        Connection {
+            _guard: Some(Arc::new(CloseGuard(inner.clone()))),
+            inner,
+        }
     }
 
     /// Publishes `payload` on `subject`.
@@ -1108,7 +1462,8 @@ impl Connection {
             return Ok(existing.clone());
         }
         let wildcard = format!("{}*", m.prefix);
-        st.engine.subscribe(&wildcard, None, Sink::Mux(m.clone()))?;
+        let (sid, _) = st.engine.subscribe(&wildcard, None, Sink::Mux(m.clone()))?;
+        st.engine.set_replay_last(sid);
         let _ = self.inner.mux.set(m.clone());
         drop(st);
         self.inner.kick();
@@ -1143,12 +1498,7 @@ impl Connection {
     /// # Errors
     /// `ConnectionClosed`, `ConnectionDisconnected`, `Timeout`.
     pub fn rtt(&self) -> Result<Duration> {
-        let phase = self.inner.lock().engine.phase();
-        match phase {
-            Phase::Closed => return err(ErrorKind::ConnectionClosed, "connection closed"),
-            Phase::Connected => {}
-            _ => return err(ErrorKind::ConnectionDisconnected, "not connected"),
-        }
+        self.inner.check_connected()?;
         let start = Instant::now();
         self.flush_timeout(Duration::from_secs(10))?;
         Ok(start.elapsed())
@@ -1160,6 +1510,26 @@ impl Connection {
         self.inner.close();
     }
 
+    /// Drops the current socket as if the server had gone: the connection
+    /// reconnects (to the next server of the list), or closes if reconnecting
+    /// is not allowed. Returns at once.
+    ///
+    /// # Errors
+    /// `ConnectionClosed`.
+    pub fn reconnect(&self) -> Result<()> {
+        if self.inner.is_closed() {
+            return err(ErrorKind::ConnectionClosed, "connection closed");
+        }
+        self.inner.io.send(Cmd::Kill {
+            id: self.inner.id,
+            cause: Error::new(
+                ErrorKind::ConnectionDisconnected,
+                "reconnection requested by the application",
+            ),
+        });
+        Ok(())
+    }
+
     /// Waits until every callback already queued for this connection has run
     /// (returns at once when called from a callback).
     pub(crate) fn wait_callbacks(&self) {
@@ -1168,13 +1538,11 @@ impl Connection {
 
     /// The connection status.
     pub fn status(&self) -> ConnStatus {
-        let st = self.inner.lock();
-        match st.engine.phase() {
-            Phase::Closed => ConnStatus::Closed,
-            Phase::Connected => ConnStatus::Connected,
-            _ if st.engine.ever_connected() => ConnStatus::Reconnecting,
-            Phase::AwaitInfo | Phase::AwaitPong => ConnStatus::Connecting,
-            Phase::Disconnected => ConnStatus::Disconnected,
+        match self.inner.lock().mode {
+            Mode::Closed => ConnStatus::Closed,
+            Mode::Connected => ConnStatus::Connected,
+            Mode::Reconnect { .. } => ConnStatus::Reconnecting,
+            Mode::Initial { .. } => ConnStatus::Connecting,
         }
     }
 
@@ -1183,7 +1551,7 @@ impl Connection {
         self.status() == ConnStatus::Closed
     }
 
-    /// True while trying to reconnect.
+    /// True while trying to reconnect (publishes are being buffered).
     pub fn is_reconnecting(&self) -> bool {
         self.status() == ConnStatus::Reconnecting
     }
@@ -1191,27 +1559,74 @@ impl Connection {
     /// The latest INFO of the server (`None` once closed or before connecting).
     pub fn server_info(&self) -> Option<ServerInfo> {
         let st = self.inner.lock();
-        (st.engine.phase() != Phase::Closed).then(|| st.engine.info().clone())
+        (st.mode != Mode::Closed && st.engine.ever_connected()).then(|| st.engine.info().clone())
     }
 
     /// URL of the server connected to (`None` when not connected).
     pub fn connected_url(&self) -> Option<String> {
         let st = self.inner.lock();
-        match st.engine.phase() {
-            Phase::Connected | Phase::AwaitInfo | Phase::AwaitPong => {
-                st.url.as_ref().map(ServerUrl::display)
-            }
-            _ => None,
-        }
+        st.current_server()
+            .filter(|_| matches!(st.link, Link::Up | Link::Handshake { .. }))
+            .map(|s| s.url.display())
     }
 
     /// Id of the server connected to (`None` when not connected).
     pub fn connected_server_id(&self) -> Option<String> {
         let st = self.inner.lock();
-        match st.engine.phase() {
-            Phase::Connected | Phase::AwaitPong => Some(st.engine.info().server_id.clone()),
-            _ => None,
+        matches!(st.link, Link::Up).then(|| st.engine.info().server_id.clone())
+    }
+
+    /// Every server the connection may use, as `nats://host:port` (those
+    /// given in the options and those the cluster announced).
+    pub fn servers(&self) -> Vec<String> {
+        self.inner.lock().pool.urls()
+    }
+
+    /// The servers the cluster announced (not given in the options).
+    pub fn discovered_servers(&self) -> Vec<String> {
+        self.inner.lock().pool.discovered()
+    }
+
+    /// The id the server gave this client.
+    ///
+    /// # Errors
+    /// `ConnectionClosed`; `NoServerSupport` if the server gave none.
+    pub fn client_id(&self) -> Result<u64> {
+        let st = self.inner.lock();
+        if st.mode == Mode::Closed {
+            return err(ErrorKind::ConnectionClosed, "connection closed");
         }
+        match st.engine.info().client_id {
+            0 => err(ErrorKind::NoServerSupport, "the server gave no client id"),
+            id => Ok(id),
+        }
+    }
+
+    /// This client's IP address as the server sees it.
+    ///
+    /// # Errors
+    /// `ConnectionClosed`; `NoServerSupport` if the server did not say.
+    pub fn client_ip(&self) -> Result<String> {
+        let st = self.inner.lock();
+        if st.mode == Mode::Closed {
+            return err(ErrorKind::ConnectionClosed, "connection closed");
+        }
+        match st.engine.info().client_ip.as_str() {
+            "" => err(ErrorKind::NoServerSupport, "the server gave no client IP"),
+            ip => Ok(ip.to_string()),
+        }
+    }
+
+    /// The local address of the socket.
+    ///
+    /// # Errors
+    /// `ConnectionClosed`, `ConnectionDisconnected` (no socket right now).
+    pub fn local_addr(&self) -> Result<SocketAddr> {
+        self.inner.check_connected()?;
+        self.inner
+            .lock()
+            .local_addr
+            .ok_or_else(|| Error::new(ErrorKind::ConnectionDisconnected, "not connected"))
     }
 
     /// The largest payload (headers included) the server accepts.
@@ -1219,7 +1634,8 @@ impl Connection {
         self.inner.lock().engine.info().max_payload
     }
 
-    /// The last error recorded on the connection (server `-ERR`, stale, I/O...).
+    /// The last error recorded on the connection: a server `-ERR`, or why the
+    /// connection was lost (kept until a reconnection succeeds), or why it closed.
     pub fn last_error(&self) -> Option<Error> {
         self.inner.lock().engine.last_error().cloned()
     }
@@ -1230,7 +1646,8 @@ impl Connection {
     }
 
     /// Changes the ping interval of the live connection (`Duration::ZERO`
-    /// disables pings). An extension over nats.c's options-only setting.
+    /// disables pings); it also applies after reconnections. An extension
+    /// over nats.c's options-only setting.
     pub fn set_ping_interval(&self, interval: Duration) {
         let interval = (!interval.is_zero()).then_some(interval);
         self.inner
@@ -1240,26 +1657,31 @@ impl Connection {
         self.inner.io.send(Cmd::Timer(self.inner.id));
     }
 
-    /// Connection health: pings outstanding, time since the server last sent
-    /// anything, reconnections, last error.
+    /// Connection health: pings outstanding, last round trip, time since the
+    /// server last sent anything, reconnections, last error.
     pub fn health(&self) -> Health {
         let status = self.status();
         let st = self.inner.lock();
+        let up = matches!(st.link, Link::Up);
         Health {
             status,
             pings_out: st.engine.pings_out(),
             ping_interval: st.engine.ping_interval(),
             max_pings_out: st.engine.max_pings_out(),
+            last_rtt: st.engine.last_rtt(),
             since_last_read: st.last_read.map(|t| t.elapsed()),
             reconnects: st.engine.stats().reconnects,
+            unconfirmed_lost: st.engine.unconfirmed_lost(),
+            server: st.current_server().filter(|_| up).map(|s| s.url.display()),
             last_error: st.engine.last_error().cloned(),
         }
     }
 
-    /// Bytes queued for the socket and not yet handed to it (`None` once closed).
+    /// Bytes queued and not yet handed to the socket, including publishes
+    /// buffered while reconnecting (`None` once closed).
     pub fn buffered(&self) -> Option<usize> {
         let st = self.inner.lock();
-        (st.engine.phase() != Phase::Closed).then(|| st.engine.buffered())
+        (st.mode != Mode::Closed).then(|| st.engine.buffered())
     }
 
     /// The connection's name from the options.

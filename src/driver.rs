@@ -10,6 +10,7 @@
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 use std::io::{self, Read, Write};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
@@ -28,18 +29,35 @@ const READ_BUF: usize = 64 * 1024;
 
 /// Commands sent to a loop.
 pub(crate) enum Cmd {
-    /// Serve this socket for this connection (replacing any older one).
-    Attach {
-        conn: Arc<ConnInner>,
-        stream: TcpStream,
-        generation: u64,
-    },
+    /// Serve this connection from now on: its timers, connection attempts
+    /// and sockets.
+    Add(Arc<ConnInner>),
     /// The connection has output to write.
     Write(usize),
-    /// The engine's deadline may have changed (e.g. new ping interval).
+    /// The connection's deadline may have changed (new ping interval, wait).
     Timer(usize),
-    /// Write what is pending (best effort), then drop the socket of generation `generation`.
-    Detach { id: usize, generation: u64 },
+    /// Name resolution for attempt `generation` finished.
+    Resolved {
+        id: usize,
+        generation: u64,
+        result: Result<Vec<SocketAddr>, Error>,
+    },
+    /// Drop the connection's socket as lost (the application asked for a
+    /// reconnection).
+    Kill { id: usize, cause: Error },
+    /// Write what is pending (best effort) and forget the connection.
+    Remove(usize),
+}
+
+/// What a connection asks its loop to do next.
+#[derive(Debug)]
+pub(crate) enum Step {
+    /// Nothing.
+    None,
+    /// Open a TCP connection to `addr` for attempt `generation`.
+    Open { addr: SocketAddr, generation: u64 },
+    /// Drop the current socket with this cause.
+    Lose(Error),
 }
 
 /// A handle to one loop.
@@ -129,17 +147,17 @@ fn spawn_loop() -> io::Result<Arc<LoopHandle>> {
             // loop is closed with an error instead.
             let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| lp.run()));
             if r.is_err() {
-                for (_, c) in lp.conns.drain() {
-                    c.conn
-                        .socket_lost(Error::new(ErrorKind::Other, "internal error in io loop"));
+                for (_, e) in lp.conns.drain() {
+                    e.conn
+                        .abandon(Error::new(ErrorKind::Other, "internal error in io loop"));
                 }
             }
         })?;
     Ok(handle)
 }
 
-struct ConnIo {
-    conn: Arc<ConnInner>,
+/// A socket of a connection, with its parser and write buffer.
+struct Sock {
     stream: TcpStream,
     generation: u64,
     parser: Parser,
@@ -148,10 +166,16 @@ struct ConnIo {
     wpos: usize,
 }
 
+/// A connection served by the loop; `sock` is `None` between attempts.
+struct Entry {
+    conn: Arc<ConnInner>,
+    sock: Option<Sock>,
+}
+
 struct Loop {
     poll: Poll,
     rx: Receiver<Cmd>,
-    conns: HashMap<usize, ConnIo>,
+    conns: HashMap<usize, Entry>,
     timers: BinaryHeap<Reverse<(Instant, usize)>>,
     rbuf: Vec<u8>,
     ops: Vec<ServerOp>,
@@ -162,6 +186,10 @@ enum Outcome {
     Ok,
     Lost(Error),
 }
+
+/// Steps one connection may chain without waiting for I/O (an attempt that
+/// fails at once leads to the next one): a bound, not an expected count.
+const MAX_STEPS: usize = 64;
 
 impl Loop {
     fn run(&mut self) {
@@ -198,53 +226,37 @@ impl Loop {
     fn commands(&mut self) -> bool {
         loop {
             match self.rx.try_recv() {
-                Ok(Cmd::Attach {
-                    conn,
-                    mut stream,
-                    generation,
-                }) => {
+                Ok(Cmd::Add(conn)) => {
                     let id = conn.id();
-                    if let Some(mut old) = self.conns.remove(&id) {
-                        let _ = self.poll.registry().deregister(&mut old.stream);
-                    }
-                    let interest = Interest::READABLE | Interest::WRITABLE;
-                    if let Err(e) = self
-                        .poll
-                        .registry()
-                        .register(&mut stream, Token(id), interest)
-                    {
-                        conn.socket_lost(Error::from(e));
-                        continue;
-                    }
-                    let io_buf = conn.io_buf_size();
-                    self.conns.insert(
-                        id,
-                        ConnIo {
-                            conn,
-                            stream,
-                            generation,
-                            parser: Parser::new(),
-                            tcp_up: false,
-                            wbuf: Vec::with_capacity(io_buf),
-                            wpos: 0,
-                        },
-                    );
+                    self.conns.insert(id, Entry { conn, sock: None });
+                    self.schedule(id);
                 }
                 Ok(Cmd::Write(id)) => self.serve(id, false, true),
                 Ok(Cmd::Timer(id)) => self.schedule(id),
-                Ok(Cmd::Detach { id, generation }) => {
-                    if self
-                        .conns
-                        .get(&id)
-                        .is_some_and(|c| c.generation == generation)
-                        && let Some(mut c) = self.conns.remove(&id)
+                Ok(Cmd::Resolved {
+                    id,
+                    generation,
+                    result,
+                }) => {
+                    if let Some(e) = self.conns.get(&id) {
+                        let step = e.conn.clone().on_resolved(generation, result);
+                        self.apply(id, step);
+                    }
+                }
+                Ok(Cmd::Kill { id, cause }) => {
+                    if self.conns.get(&id).is_some_and(|e| e.sock.is_some()) {
+                        self.apply(id, Step::Lose(cause));
+                    }
+                }
+                Ok(Cmd::Remove(id)) => {
+                    if let Some(mut e) = self.conns.remove(&id)
+                        && let Some(mut s) = e.sock.take()
                     {
-                        if c.tcp_up {
+                        if s.tcp_up {
                             // Best effort: hand what is queued to the kernel.
-                            let _ = c.stream.set_nodelay(true);
-                            let _ = write_out(&mut c);
+                            let _ = write_out(&e.conn, &mut s);
                         }
-                        let _ = self.poll.registry().deregister(&mut c.stream);
+                        let _ = self.poll.registry().deregister(&mut s.stream);
                     }
                 }
                 Err(crossbeam_channel::TryRecvError::Empty) => return true,
@@ -255,84 +267,150 @@ impl Loop {
         }
     }
 
+    /// Carries out what a connection asked for, then re-arms its timer.
+    fn apply(&mut self, id: usize, mut step: Step) {
+        for _ in 0..MAX_STEPS {
+            step = match step {
+                Step::None => break,
+                Step::Lose(e) => self.lose(id, e),
+                Step::Open { addr, generation } => self.open(id, addr, generation),
+            };
+        }
+        self.schedule(id);
+    }
+
+    /// Drops the connection's socket and tells the connection why.
+    fn lose(&mut self, id: usize, e: Error) -> Step {
+        let Some(entry) = self.conns.get_mut(&id) else {
+            return Step::None;
+        };
+        let Some(mut s) = entry.sock.take() else {
+            return Step::None;
+        };
+        let _ = self.poll.registry().deregister(&mut s.stream);
+        let conn = entry.conn.clone();
+        let from = s.wpos.min(s.wbuf.len());
+        conn.socket_lost(s.generation, e, &s.wbuf, from)
+    }
+
+    fn open(&mut self, id: usize, addr: SocketAddr, generation: u64) -> Step {
+        let Some(entry) = self.conns.get_mut(&id) else {
+            return Step::None;
+        };
+        if let Some(mut old) = entry.sock.take() {
+            let _ = self.poll.registry().deregister(&mut old.stream);
+        }
+        let conn = entry.conn.clone();
+        let opened = TcpStream::connect(addr).and_then(|mut stream| {
+            self.poll.registry().register(
+                &mut stream,
+                Token(id),
+                Interest::READABLE | Interest::WRITABLE,
+            )?;
+            Ok(stream)
+        });
+        match opened {
+            Ok(stream) => {
+                let io_buf = conn.io_buf_size();
+                entry.sock = Some(Sock {
+                    stream,
+                    generation,
+                    parser: Parser::new(),
+                    tcp_up: false,
+                    wbuf: Vec::with_capacity(io_buf),
+                    wpos: 0,
+                });
+                Step::None
+            }
+            Err(e) => conn.socket_lost(
+                generation,
+                Error::new(ErrorKind::NoServer, format!("connect to {addr}: {e}")),
+                &[],
+                0,
+            ),
+        }
+    }
+
     fn serve(&mut self, id: usize, readable: bool, writable: bool) {
-        let Some(c) = self.conns.get_mut(&id) else {
+        let Some(entry) = self.conns.get_mut(&id) else {
             return;
         };
-        if !c.tcp_up {
+        let Some(s) = entry.sock.as_mut() else {
+            // No socket: output waits in the engine for the next connection.
+            entry.conn.clear_write_signal();
+            return;
+        };
+        if !s.tcp_up {
             if !(writable || readable) {
                 return;
             }
-            match tcp_connected(&c.stream) {
+            match tcp_connected(&s.stream) {
                 Ok(true) => {
-                    c.tcp_up = true;
-                    let _ = c.stream.set_nodelay(true);
+                    s.tcp_up = true;
+                    let _ = s.stream.set_nodelay(true);
+                    entry
+                        .conn
+                        .tcp_established(s.generation, s.stream.local_addr().ok());
                 }
                 Ok(false) => return,
                 Err(e) => {
                     let e = Error::new(ErrorKind::NoServer, format!("connect failed: {e}"));
-                    self.lose(id, e);
+                    self.apply(id, Step::Lose(e));
                     return;
                 }
             }
         }
-        let mut outcome = Outcome::Ok;
+        let mut step = Step::None;
         if readable {
-            outcome = self.read(id);
+            step = self.read(id);
         }
-        if let Outcome::Ok = outcome
-            && let Some(c) = self.conns.get_mut(&id)
+        if let Step::None = step
+            && let Some(entry) = self.conns.get_mut(&id)
+            && let Some(s) = entry.sock.as_mut()
+            && let Outcome::Lost(e) = write_out(&entry.conn, s)
         {
-            outcome = write_out(c);
+            step = Step::Lose(e);
         }
-        if let Outcome::Lost(e) = outcome {
-            self.lose(id, e);
-        } else {
-            self.schedule(id);
-        }
+        self.apply(id, step);
     }
 
-    fn read(&mut self, id: usize) -> Outcome {
+    fn read(&mut self, id: usize) -> Step {
         loop {
-            let Some(c) = self.conns.get_mut(&id) else {
-                return Outcome::Ok;
+            let Some(entry) = self.conns.get_mut(&id) else {
+                return Step::None;
             };
-            let n = match c.stream.read(&mut self.rbuf) {
+            let Some(s) = entry.sock.as_mut() else {
+                return Step::None;
+            };
+            let n = match s.stream.read(&mut self.rbuf) {
                 Ok(0) => {
-                    return Outcome::Lost(Error::new(
+                    return Step::Lose(Error::new(
                         ErrorKind::ConnectionClosed,
                         "connection closed by the server",
                     ));
                 }
                 Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Outcome::Ok,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Step::None,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Outcome::Lost(Error::from(e)),
+                Err(e) => return Step::Lose(Error::from(e)),
             };
             let ops = &mut self.ops;
-            if let Err(e) = c.parser.parse(&self.rbuf[..n], &mut |op| ops.push(op)) {
-                // Ops parsed before the error still count.
-                let conn = c.conn.clone();
-                conn.process(&mut self.ops, &mut self.events);
-                return Outcome::Lost(e);
+            let parsed = s.parser.parse(&self.rbuf[..n], &mut |op| ops.push(op));
+            let conn = entry.conn.clone();
+            // Ops parsed before a parse error still count.
+            let step = conn.process(&mut self.ops, &mut self.events);
+            if let Err(e) = parsed {
+                return Step::Lose(e);
             }
-            let conn = c.conn.clone();
-            if let Some(lost) = conn.process(&mut self.ops, &mut self.events) {
-                return Outcome::Lost(lost);
+            if !matches!(step, Step::None) {
+                return step;
             }
-        }
-    }
-
-    fn lose(&mut self, id: usize, e: Error) {
-        if let Some(mut c) = self.conns.remove(&id) {
-            let _ = self.poll.registry().deregister(&mut c.stream);
-            c.conn.socket_lost(e);
         }
     }
 
     fn schedule(&mut self, id: usize) {
-        if let Some(c) = self.conns.get(&id)
-            && let Some(t) = c.conn.next_deadline()
+        if let Some(e) = self.conns.get(&id)
+            && let Some(t) = e.conn.next_deadline()
         {
             self.timers.push(Reverse((t, id)));
         }
@@ -351,21 +429,20 @@ impl Loop {
         due.sort_unstable();
         due.dedup();
         for id in due {
-            let Some(c) = self.conns.get(&id) else {
+            let Some(e) = self.conns.get(&id) else {
                 continue;
             };
-            let conn = c.conn.clone();
-            if let Some(lost) = conn.tick(now, &mut self.events) {
-                self.lose(id, lost);
-                continue;
+            let conn = e.conn.clone();
+            match conn.on_timer(now, &mut self.events) {
+                Step::None => self.serve(id, false, true),
+                step => self.apply(id, step),
             }
-            self.serve(id, false, true);
         }
     }
 }
 
 /// Writes the connection's output until done or the socket would block.
-fn write_out(c: &mut ConnIo) -> Outcome {
+fn write_out(conn: &ConnInner, c: &mut Sock) -> Outcome {
     if !c.tcp_up {
         return Outcome::Ok;
     }
@@ -373,7 +450,7 @@ fn write_out(c: &mut ConnIo) -> Outcome {
         if c.wpos >= c.wbuf.len() {
             c.wbuf.clear();
             c.wpos = 0;
-            if !c.conn.take_output(&mut c.wbuf) {
+            if !conn.take_output(c.generation, &mut c.wbuf) {
                 return Outcome::Ok;
             }
         }

@@ -6,7 +6,7 @@
 //! Everything timing-related (stale detection, flush bookkeeping) is therefore
 //! testable deterministically with a fake clock.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, ErrorKind, Result, err};
@@ -60,8 +60,13 @@ pub(crate) enum Event {
     Pong,
     /// Report through the error callback (subscription id, if any).
     AsyncError(Option<u64>, Error),
-    /// The connection must be dropped (stale, fatal server error...).
+    /// The connection must be dropped and may be re-established (stale...).
     Disconnect(Error),
+    /// The server reported an error after which the connection must not be
+    /// re-established (nats.c closes on these, unless told to reconnect).
+    Fatal(Error),
+    /// An INFO listed these other servers of the cluster (`connect_urls`).
+    Discovered(Vec<String>),
     /// The server announced it is entering lame-duck mode.
     LameDuck,
 }
@@ -90,6 +95,8 @@ pub(crate) struct EngineConfig {
     pub connect: ConnectInfo,
     pub no_echo: bool,
     pub disable_no_responders: bool,
+    /// Reconnect after a fatal server error instead of closing.
+    pub reconnect_on_protocol_error: bool,
 }
 
 struct SubEntry<S> {
@@ -98,6 +105,8 @@ struct SubEntry<S> {
     /// Auto-unsubscribe limit (0: none).
     max: u64,
     received: u64,
+    /// Re-sent after the other subscriptions on reconnect (the request inbox).
+    replay_last: bool,
     sink: S,
 }
 
@@ -108,8 +117,21 @@ pub(crate) struct Engine<S> {
     ever_connected: bool,
     out: Vec<u8>,
     pending: Vec<u8>,
+    /// Publishes in `pending`.
+    pending_msgs: u64,
     info: ServerInfo,
     pings_out: i32,
+    /// Send time of each PING without its PONG yet, and how many publishes had
+    /// been queued before it (a PONG confirms them).
+    ping_marks: VecDeque<(Instant, u64)>,
+    /// Publishes queued for the socket on the current connection.
+    pub_seq: u64,
+    /// Publishes the server confirmed (with a PONG) on the current connection.
+    confirmed_seq: u64,
+    /// Publishes possibly lost with a dead connection, not yet reported.
+    unconfirmed_lost: u64,
+    last_rtt: Option<Duration>,
+    handshake_deadline: Option<Instant>,
     pings_sent: u64,
     pongs_received: u64,
     epoch: u64,
@@ -119,6 +141,62 @@ pub(crate) struct Engine<S> {
     stats: Statistics,
     last_error: Option<Error>,
     events: Vec<Event>,
+}
+
+/// What a server `-ERR` means for the connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ErrClass {
+    /// The connection is dead; reconnect (stale, too many connections).
+    Reconnect,
+    /// Authentication refused or expired: the server closes the socket.
+    Auth,
+    /// The server closes the connection and retrying cannot help (nats.c
+    /// closes for good; `reconnect_on_protocol_error` reconnects instead).
+    Fatal,
+    /// The server keeps the connection open: report it, stay connected.
+    /// Unknown texts are treated this way too: if the server does close the
+    /// socket, the client sees it and reconnects.
+    KeepsOpen,
+}
+
+/// Classifies the text of a server `-ERR` (quotes already removed) as
+/// nats-server 2.x sends them.
+pub(crate) fn classify_server_error(text: &str) -> (ErrorKind, ErrClass) {
+    let t = text.trim().to_ascii_lowercase();
+    let has = |p: &str| t.contains(p);
+    if t == "stale connection" {
+        (ErrorKind::StaleConnection, ErrClass::Reconnect)
+    } else if has("permissions violation") {
+        (ErrorKind::NotPermitted, ErrClass::KeepsOpen)
+    } else if has("authorization violation")
+        || has("authentication expired")
+        || has("authentication revoked")
+        || has("authentication timeout")
+    {
+        (ErrorKind::AuthFailed, ErrClass::Auth)
+    } else if t == "maximum connections exceeded"
+        || t == "maximum account active connections exceeded"
+    {
+        (ErrorKind::Other, ErrClass::Reconnect)
+    } else if t.starts_with("maximum subscriptions exceeded")
+        || t == "invalid subject"
+        || t == "invalid publish subject"
+    {
+        (ErrorKind::Other, ErrClass::KeepsOpen)
+    } else if has("maximum payload violation")
+        || has("maximum control line exceeded")
+        || has("unknown protocol operation")
+        || has("invalid client protocol")
+        || has("requires headers support")
+        || has("tls required")
+        || has("connection throttling")
+        || has("failed account registration")
+        || has("parser error")
+    {
+        (ErrorKind::Other, ErrClass::Fatal)
+    } else {
+        (ErrorKind::Other, ErrClass::KeepsOpen)
+    }
 }
 
 /// A flush in progress: completes when PONG number `target` of `epoch` arrives.
@@ -137,8 +215,15 @@ impl<S: SubSink> Engine<S> {
             ever_connected: false,
             out: Vec::new(),
             pending: Vec::new(),
+            pending_msgs: 0,
             info: ServerInfo::default(),
             pings_out: 0,
+            ping_marks: VecDeque::new(),
+            pub_seq: 0,
+            confirmed_seq: 0,
+            unconfirmed_lost: 0,
+            last_rtt: None,
+            handshake_deadline: None,
             pings_sent: 0,
             pongs_received: 0,
             epoch: 0,
@@ -152,6 +237,7 @@ impl<S: SubSink> Engine<S> {
     }
 
     /// The current phase.
+    #[cfg(test)]
     pub(crate) fn phase(&self) -> Phase {
         self.phase
     }
@@ -202,8 +288,9 @@ impl<S: SubSink> Engine<S> {
         std::mem::swap(&mut self.out, dst);
     }
 
-    /// A new socket is open: start the handshake.
-    pub(crate) fn start_handshake(&mut self) {
+    /// A new socket is being opened: start the handshake, which must complete
+    /// by `deadline` (TCP connect included).
+    pub(crate) fn start_handshake(&mut self, deadline: Instant) {
         if self.phase == Phase::Closed {
             return;
         }
@@ -212,15 +299,37 @@ impl<S: SubSink> Engine<S> {
         self.pings_out = 0;
         self.pings_sent = 0;
         self.pongs_received = 0;
+        self.ping_marks.clear();
+        self.pub_seq = 0;
+        self.confirmed_seq = 0;
         self.next_ping = None;
+        self.handshake_deadline = Some(deadline);
     }
 
     /// When the engine next needs [`Engine::tick`].
     pub(crate) fn next_deadline(&self) -> Option<Instant> {
         match self.phase {
             Phase::Connected => self.next_ping,
+            Phase::AwaitInfo | Phase::AwaitPong => self.handshake_deadline,
             _ => None,
         }
+    }
+
+    /// Round-trip time of the last PING answered.
+    pub(crate) fn last_rtt(&self) -> Option<Duration> {
+        self.last_rtt
+    }
+
+    /// Publishes that may have been lost with a dead connection and that no
+    /// flush has reported yet.
+    pub(crate) fn unconfirmed_lost(&self) -> u64 {
+        self.unconfirmed_lost
+    }
+
+    fn queue_ping(&mut self, now: Instant) {
+        self.out.extend_from_slice(proto::PING);
+        self.pings_sent += 1;
+        self.ping_marks.push_back((now, self.pub_seq));
     }
 
     /// Changes the ping interval of a live connection (`None` disables pings).
@@ -242,8 +351,23 @@ impl<S: SubSink> Engine<S> {
         self.cfg.max_pings_out
     }
 
-    /// Timer work: send a PING, or declare the connection stale.
+    /// Timer work: send a PING, declare the connection stale, or give up on a
+    /// handshake that missed its deadline.
     pub(crate) fn tick(&mut self, now: Instant) {
+        if matches!(self.phase, Phase::AwaitInfo | Phase::AwaitPong) {
+            if self.handshake_deadline.is_some_and(|d| now >= d) {
+                let what = if self.phase == Phase::AwaitInfo {
+                    "no INFO from the server"
+                } else {
+                    "no PONG to the CONNECT"
+                };
+                self.fail_handshake(Error::new(
+                    ErrorKind::Timeout,
+                    format!("handshake timed out: {what}"),
+                ));
+            }
+            return;
+        }
         if self.phase != Phase::Connected {
             return;
         }
@@ -267,8 +391,7 @@ impl<S: SubSink> Engine<S> {
             return;
         }
         self.pings_out += 1;
-        self.out.extend_from_slice(proto::PING);
-        self.pings_sent += 1;
+        self.queue_ping(now);
         self.next_ping = Some(now + interval);
     }
 
@@ -282,13 +405,20 @@ impl<S: SubSink> Engine<S> {
                 }
             }
             ServerOp::Pong => self.on_pong(now),
-            ServerOp::Info(info) => self.on_info(*info),
+            ServerOp::Info(info) => self.on_info(*info, now),
             ServerOp::Ok => {}
             ServerOp::Err(text) => self.on_err(text),
         }
     }
 
-    fn on_info(&mut self, info: ServerInfo) {
+    fn on_info(&mut self, info: ServerInfo, now: Instant) {
+        if matches!(self.phase, Phase::Disconnected | Phase::Closed) {
+            return;
+        }
+        if !info.connect_urls.is_empty() {
+            self.events
+                .push(Event::Discovered(info.connect_urls.clone()));
+        }
         match self.phase {
             Phase::AwaitInfo => {
                 if self.cfg.no_echo && info.proto < 1 {
@@ -304,8 +434,7 @@ impl<S: SubSink> Engine<S> {
                 c.no_responders = info.headers && !self.cfg.disable_no_responders;
                 self.info = info;
                 proto::encode_connect(&mut self.out, &c);
-                self.out.extend_from_slice(proto::PING);
-                self.pings_sent += 1;
+                self.queue_ping(now);
                 self.phase = Phase::AwaitPong;
             }
             Phase::Connected | Phase::AwaitPong => {
@@ -320,54 +449,50 @@ impl<S: SubSink> Engine<S> {
     }
 
     fn on_pong(&mut self, now: Instant) {
-        match self.phase {
-            Phase::AwaitPong => {
-                self.pongs_received += 1;
-                self.phase = Phase::Connected;
-                let reconnect = self.ever_connected;
-                self.ever_connected = true;
-                self.pings_out = 0;
-                self.last_error = None;
-                self.replay_subscriptions();
-                let pending = std::mem::take(&mut self.pending);
-                self.out.extend_from_slice(&pending);
-                self.next_ping = self.cfg.ping_interval.map(|d| now + d);
-                self.events.push(Event::Connected { reconnect });
-            }
-            Phase::Connected => {
-                self.pongs_received += 1;
-                self.pings_out = 0;
-                self.events.push(Event::Pong);
-            }
-            _ => {}
+        if !matches!(self.phase, Phase::AwaitPong | Phase::Connected) {
+            return;
+        }
+        if let Some((sent, seq)) = self.ping_marks.pop_front() {
+            self.last_rtt = Some(now.saturating_duration_since(sent));
+            self.confirmed_seq = self.confirmed_seq.max(seq);
+        }
+        self.pongs_received += 1;
+        self.pings_out = 0;
+        if self.phase == Phase::AwaitPong {
+            self.phase = Phase::Connected;
+            self.handshake_deadline = None;
+            let reconnect = self.ever_connected;
+            self.ever_connected = true;
+            self.last_error = None;
+            self.replay_subscriptions();
+            let pending = std::mem::take(&mut self.pending);
+            self.out.extend_from_slice(&pending);
+            self.pub_seq += std::mem::take(&mut self.pending_msgs);
+            self.next_ping = self.cfg.ping_interval.map(|d| now + d);
+            self.events.push(Event::Connected { reconnect });
+        } else {
+            self.events.push(Event::Pong);
         }
     }
 
     fn on_err(&mut self, text: String) {
-        let lower = text.to_ascii_lowercase();
-        let kind = if lower.contains("authorization violation")
-            || lower.contains("user authentication expired")
-            || lower.contains("authentication timeout")
-        {
-            ErrorKind::AuthFailed
-        } else if lower.contains("permissions violation") {
-            ErrorKind::NotPermitted
-        } else if lower == "stale connection" {
-            ErrorKind::StaleConnection
-        } else {
-            ErrorKind::Other
-        };
+        let (kind, class) = classify_server_error(&text);
         let e = Error::new(kind, text);
         match self.phase {
             Phase::AwaitInfo | Phase::AwaitPong => self.fail_handshake(e),
             Phase::Connected => {
                 self.last_error = Some(e.clone());
-                if kind == ErrorKind::StaleConnection {
-                    self.events.push(Event::Disconnect(e));
-                } else {
-                    // Not fatal by itself (natsc-defects.md #5): if the server
-                    // closes the socket, the driver sees EOF and disconnects.
-                    self.events.push(Event::AsyncError(None, e));
+                match class {
+                    ErrClass::Reconnect => self.events.push(Event::Disconnect(e)),
+                    ErrClass::Fatal if self.cfg.reconnect_on_protocol_error => {
+                        self.events.push(Event::Disconnect(e))
+                    }
+                    ErrClass::Fatal => self.events.push(Event::Fatal(e)),
+                    // The server closes the socket after an auth error; the
+                    // client reconnects then (or gives up, see ConnInner).
+                    ErrClass::Auth | ErrClass::KeepsOpen => {
+                        self.events.push(Event::AsyncError(None, e))
+                    }
                 }
             }
             Phase::Disconnected | Phase::Closed => {}
@@ -375,7 +500,11 @@ impl<S: SubSink> Engine<S> {
     }
 
     fn fail_handshake(&mut self, e: Error) {
-        self.last_error = Some(e.clone());
+        // While reconnecting, the cause of the disconnection stays the last
+        // error (natsc-defects.md #4); the attempt's error goes in the event.
+        if !self.ever_connected {
+            self.last_error = Some(e.clone());
+        }
         self.phase = Phase::Disconnected;
         self.events.push(Event::HandshakeFailed(e));
     }
@@ -411,7 +540,8 @@ impl<S: SubSink> Engine<S> {
 
     fn replay_subscriptions(&mut self) {
         let mut sids: Vec<u64> = self.subs.keys().copied().collect();
-        sids.sort_unstable();
+        // Subscriptions in creation order, the request inbox last.
+        sids.sort_unstable_by_key(|sid| (self.subs[sid].replay_last, *sid));
         for sid in sids {
             let Some(e) = self.subs.get(&sid) else {
                 continue;
@@ -463,6 +593,7 @@ impl<S: SubSink> Engine<S> {
         if self.phase == Phase::Connected {
             let was_empty = self.out.is_empty();
             proto::encode_pub(&mut self.out, subject, reply, headers, payload);
+            self.pub_seq += 1;
             Ok(was_empty)
         } else {
             if self.pending.len() >= self.cfg.reconnect_buf_size {
@@ -477,6 +608,7 @@ impl<S: SubSink> Engine<S> {
                 );
             }
             proto::encode_pub(&mut self.pending, subject, reply, headers, payload);
+            self.pending_msgs += 1;
             Ok(false)
         }
     }
@@ -498,6 +630,7 @@ impl<S: SubSink> Engine<S> {
                 queue: queue.map(str::to_string),
                 max: 0,
                 received: 0,
+                replay_last: false,
                 sink,
             },
         );
@@ -537,21 +670,39 @@ impl<S: SubSink> Engine<S> {
         Ok((was_empty && connected, gone))
     }
 
+    /// Makes `sid` be re-sent after the other subscriptions on reconnect.
+    pub(crate) fn set_replay_last(&mut self, sid: u64) {
+        if let Some(e) = self.subs.get_mut(&sid) {
+            e.replay_last = true;
+        }
+    }
+
     /// True if `sid` is a live subscription.
     pub(crate) fn has_sub(&self, sid: u64) -> bool {
         self.subs.contains_key(&sid)
     }
 
     /// Starts a flush: queues a PING. Returns the ticket to wait on and whether
-    /// the driver must be woken. Fails if the connection is not connected.
-    pub(crate) fn flush_ping(&mut self) -> Result<(FlushTicket, bool)> {
+    /// the driver must be woken. Fails if the connection is not connected, and
+    /// once after a disconnection that may have lost publishes (see
+    /// [`Engine::disconnected`]).
+    pub(crate) fn flush_ping(&mut self, now: Instant) -> Result<(FlushTicket, bool)> {
         self.check_open()?;
         if self.phase != Phase::Connected {
             return err(ErrorKind::ConnectionDisconnected, "not connected");
         }
+        let lost = std::mem::take(&mut self.unconfirmed_lost);
+        if lost > 0 {
+            return err(
+                ErrorKind::ConnectionDisconnected,
+                format!(
+                    "the connection was lost with {lost} published message(s) the server had \
+                     not confirmed; they may not have been delivered"
+                ),
+            );
+        }
         let was_empty = self.out.is_empty();
-        self.out.extend_from_slice(proto::PING);
-        self.pings_sent += 1;
+        self.queue_ping(now);
         Ok((
             FlushTicket {
                 epoch: self.epoch,
@@ -575,10 +726,22 @@ impl<S: SubSink> Engine<S> {
         (self.pongs_received >= t.target).then_some(Ok(()))
     }
 
-    /// The socket is gone. Pending flushes fail. With `reconnecting`, publishes
-    /// are buffered until the next handshake; otherwise the engine closes.
-    /// Returns the sinks dropped when the engine closes.
-    pub(crate) fn disconnected(&mut self, cause: Option<Error>, reconnecting: bool) -> Vec<S> {
+    /// The connected socket is gone. Pending flushes fail. With
+    /// `reconnecting`, publishes are buffered until the next handshake;
+    /// otherwise the engine closes. Returns the sinks dropped when it closes.
+    ///
+    /// `unsent` is what the driver took but could not write, from byte
+    /// `unsent_from` on. Publishes that never reached the socket (there and in
+    /// the output buffer) are kept for the next connection. Those the kernel
+    /// accepted but the server never confirmed with a PONG may be lost: they
+    /// are counted, and the next flush reports them (natsc-defects.md #13).
+    pub(crate) fn disconnected(
+        &mut self,
+        cause: Option<Error>,
+        reconnecting: bool,
+        unsent: &[u8],
+        unsent_from: usize,
+    ) -> Vec<S> {
         if self.phase == Phase::Closed {
             return Vec::new();
         }
@@ -586,14 +749,46 @@ impl<S: SubSink> Engine<S> {
             self.last_error = Some(e);
         }
         self.epoch += 1;
-        self.out.clear();
         self.next_ping = None;
+        self.handshake_deadline = None;
+        if self.phase == Phase::Connected {
+            let mut kept = Vec::new();
+            let mut n = salvage_publishes(unsent, unsent_from, &mut kept);
+            n += salvage_publishes(&self.out, 0, &mut kept);
+            let at_risk = self.pub_seq.saturating_sub(self.confirmed_seq);
+            self.unconfirmed_lost += at_risk.saturating_sub(n);
+            kept.extend_from_slice(&self.pending);
+            self.pending = kept;
+            self.pending_msgs += n;
+        }
+        self.out.clear();
+        self.ping_marks.clear();
+        self.pub_seq = 0;
+        self.confirmed_seq = 0;
         if reconnecting {
             self.phase = Phase::Disconnected;
             Vec::new()
         } else {
             self.close()
         }
+    }
+
+    /// A connection attempt failed before its handshake completed: back to
+    /// waiting for a socket, keeping the buffered publishes and the last error.
+    pub(crate) fn attempt_failed(&mut self) {
+        if self.phase == Phase::Closed {
+            return;
+        }
+        self.phase = Phase::Disconnected;
+        self.out.clear();
+        self.ping_marks.clear();
+        self.handshake_deadline = None;
+        self.next_ping = None;
+    }
+
+    /// Records `e` as the connection's last error.
+    pub(crate) fn set_last_error(&mut self, e: Error) {
+        self.last_error = Some(e);
     }
 
     /// Credentials sent in the next CONNECT.
@@ -619,10 +814,50 @@ impl<S: SubSink> Engine<S> {
         self.phase = Phase::Closed;
         self.epoch += 1;
         self.pending.clear();
+        self.pending_msgs = 0;
         self.out.clear();
         self.next_ping = None;
         self.subs.drain().map(|(_, e)| e.sink).collect()
     }
+}
+
+/// Copies the complete PUB and HPUB frames of `buf` (our own output, which
+/// starts at a frame boundary) that start at or after `from` into `dst`;
+/// returns how many. Frames started before `from` were partly written and
+/// cannot be resent; other operations (SUB, PING...) are not copied.
+fn salvage_publishes(buf: &[u8], from: usize, dst: &mut Vec<u8>) -> u64 {
+    let mut n = 0;
+    let mut pos = 0;
+    while pos < buf.len() {
+        let Some(eol) = buf[pos..].windows(2).position(|w| w == b"\r\n") else {
+            break;
+        };
+        let line = &buf[pos..pos + eol];
+        let body = if line.starts_with(b"PUB ") || line.starts_with(b"HPUB ") {
+            // The last argument is the total size of headers and payload.
+            let total = line
+                .rsplit(|&b| b == b' ')
+                .next()
+                .and_then(|t| std::str::from_utf8(t).ok())
+                .and_then(|t| t.parse::<usize>().ok());
+            match total {
+                Some(t) => Some(t + 2),
+                None => break, // Not our framing: stop rather than guess.
+            }
+        } else {
+            None
+        };
+        let end = pos + eol + 2 + body.unwrap_or(0);
+        if end > buf.len() {
+            break;
+        }
+        if body.is_some() && pos >= from {
+            dst.extend_from_slice(&buf[pos..end]);
+            n += 1;
+        }
+        pos = end;
+    }
+    n
 }
 
 #[cfg(test)]
@@ -659,7 +894,12 @@ mod tests {
             connect: ConnectInfo::default(),
             no_echo: false,
             disable_no_responders: false,
+            reconnect_on_protocol_error: false,
         }
+    }
+
+    fn far() -> Instant {
+        Instant::now() + Duration::from_secs(3600)
     }
 
     fn out(e: &mut Engine<VecSink>) -> String {
@@ -679,7 +919,7 @@ mod tests {
 
     fn connected(now: Instant) -> Engine<VecSink> {
         let mut e = Engine::new(cfg());
-        e.start_handshake();
+        e.start_handshake(far());
         e.handle(info(1024), now);
         let o = out(&mut e);
         assert!(o.starts_with("CONNECT {"), "{o}");
@@ -710,7 +950,7 @@ mod tests {
     #[test]
     fn handshake_error_is_auth_failure() {
         let mut e: Engine<VecSink> = Engine::new(cfg());
-        e.start_handshake();
+        e.start_handshake(far());
         e.handle(info(1024), Instant::now());
         e.handle(
             ServerOp::Err("Authorization Violation".into()),
@@ -770,7 +1010,7 @@ mod tests {
             max_pings_out: -1,
             ..cfg()
         });
-        e.start_handshake();
+        e.start_handshake(far());
         e.handle(info(10), t0);
         e.handle(ServerOp::Pong, t0);
         e.tick(t0 + Duration::from_secs(10));
@@ -794,7 +1034,7 @@ mod tests {
         let t0 = Instant::now();
         let mut e = connected(t0);
         e.tick(t0 + Duration::from_secs(10)); // timer PING #2
-        let (t, _) = e.flush_ping().unwrap(); // PING #3
+        let (t, _) = e.flush_ping(t0).unwrap(); // PING #3
         assert_eq!(e.flush_status(t), None);
         e.handle(ServerOp::Pong, t0); // answers the timer ping
         assert_eq!(e.flush_status(t), None);
@@ -806,8 +1046,8 @@ mod tests {
     fn flush_fails_on_disconnect_and_close() {
         let t0 = Instant::now();
         let mut e = connected(t0);
-        let (t, _) = e.flush_ping().unwrap();
-        e.disconnected(None, true);
+        let (t, _) = e.flush_ping(t0).unwrap();
+        e.disconnected(None, true, &[], 0);
         assert_eq!(
             e.flush_status(t).unwrap().unwrap_err().kind(),
             ErrorKind::ConnectionDisconnected
@@ -818,7 +1058,7 @@ mod tests {
             ErrorKind::ConnectionClosed
         );
         assert_eq!(
-            e.flush_ping().unwrap_err().kind(),
+            e.flush_ping(t0).unwrap_err().kind(),
             ErrorKind::ConnectionClosed
         );
     }
@@ -852,7 +1092,7 @@ mod tests {
         e.unsubscribe(sid, Some(5)).unwrap();
         out(&mut e);
         e.handle(frame(sid, b"1"), t0);
-        e.disconnected(None, true);
+        e.disconnected(None, true, &[], 0);
         e.publish("a", None, &[], b"0123456789").unwrap();
         e.publish("b", None, &[], &[1u8; 40]).unwrap();
         // 64-byte buffer now holds > 64 bytes: the next publish fails.
@@ -860,7 +1100,7 @@ mod tests {
             e.publish("c", None, &[], b"x").unwrap_err().kind(),
             ErrorKind::InsufficientBuffer
         );
-        e.start_handshake();
+        e.start_handshake(far());
         e.handle(info(1024), t0);
         out(&mut e);
         e.handle(ServerOp::Pong, t0);
@@ -938,7 +1178,7 @@ mod tests {
             no_echo: true,
             ..cfg()
         });
-        e.start_handshake();
+        e.start_handshake(far());
         e.handle(
             ServerOp::Info(Box::new(ServerInfo {
                 proto: 0,

@@ -47,6 +47,7 @@ pub mod headers;
 mod message;
 mod nuid;
 mod options;
+mod pool;
 pub(crate) mod proto;
 mod subject;
 
@@ -56,7 +57,7 @@ pub use engine::Statistics;
 pub use error::{Error, ErrorKind, Result};
 pub use headers::Headers;
 pub use message::Message;
-pub use options::{ConnCallback, DEFAULT_URL, ErrorCallback, Options};
+pub use options::{ConnCallback, DEFAULT_URL, ErrorCallback, Options, ReconnectDelayCallback};
 pub use proto::ServerInfo;
 
 /// A new unique inbox subject (`_INBOX.` followed by a unique id).

@@ -13,6 +13,10 @@ pub const DEFAULT_URL: &str = "nats://localhost:4222";
 /// A connection event callback (closed, disconnected, reconnected).
 pub type ConnCallback = Arc<dyn Fn(&Connection) + Send + Sync>;
 
+/// A custom reconnect delay: given the connection and the number of full
+/// passes over the server list so far (from 1), how long to wait.
+pub type ReconnectDelayCallback = Arc<dyn Fn(&Connection, u32) -> Duration + Send + Sync>;
+
 /// An asynchronous error callback: the connection, the id of the subscription
 /// concerned (if any; compare with [`crate::Subscription::sid`]) and the error.
 pub type ErrorCallback = Arc<dyn Fn(&Connection, Option<u64>, &Error) + Send + Sync>;
@@ -50,6 +54,12 @@ pub struct Options {
     pub(crate) max_reconnect: i32,
     pub(crate) reconnect_wait: Duration,
     pub(crate) reconnect_jitter: Duration,
+    pub(crate) reconnect_jitter_tls: Duration,
+    pub(crate) reconnect_delay_cb: Option<ReconnectDelayCallback>,
+    pub(crate) retry_on_failed_connect: bool,
+    pub(crate) ignore_discovered_servers: bool,
+    pub(crate) ignore_auth_error_abort: bool,
+    pub(crate) reconnect_on_protocol_error: bool,
     pub(crate) reconnect_buf_size: usize,
     pub(crate) max_pending_msgs: usize,
     pub(crate) max_pending_bytes: usize,
@@ -64,6 +74,9 @@ pub struct Options {
     pub(crate) closed_cb: Option<ConnCallback>,
     pub(crate) disconnected_cb: Option<ConnCallback>,
     pub(crate) reconnected_cb: Option<ConnCallback>,
+    pub(crate) connected_cb: Option<ConnCallback>,
+    pub(crate) discovered_servers_cb: Option<ConnCallback>,
+    pub(crate) lame_duck_cb: Option<ConnCallback>,
 }
 
 impl Default for Options {
@@ -82,6 +95,12 @@ impl Default for Options {
             max_reconnect: 60,
             reconnect_wait: Duration::from_millis(2000),
             reconnect_jitter: Duration::from_millis(100),
+            reconnect_jitter_tls: Duration::from_millis(1000),
+            reconnect_delay_cb: None,
+            retry_on_failed_connect: false,
+            ignore_discovered_servers: false,
+            ignore_auth_error_abort: false,
+            reconnect_on_protocol_error: false,
             reconnect_buf_size: 8 * 1024 * 1024,
             max_pending_msgs: 65536,
             max_pending_bytes: 64 * 1024 * 1024,
@@ -96,6 +115,9 @@ impl Default for Options {
             closed_cb: None,
             disconnected_cb: None,
             reconnected_cb: None,
+            connected_cb: None,
+            discovered_servers_cb: None,
+            lame_duck_cb: None,
         }
     }
 }
@@ -212,6 +234,81 @@ impl Options {
     /// Random extra wait added to `reconnect_wait`.
     pub fn reconnect_jitter(mut self, jitter: Duration) -> Self {
         self.reconnect_jitter = jitter;
+        self
+    }
+
+    /// Random extra wait after a full pass when the connection uses TLS.
+    pub fn reconnect_jitter_tls(mut self, jitter: Duration) -> Self {
+        self.reconnect_jitter_tls = jitter;
+        self
+    }
+
+    /// Replaces the reconnect wait and jitter: `f(connection, pass)` returns
+    /// how long to wait after full pass number `pass` (from 1) over the servers.
+    pub fn reconnect_delay_callback<F>(mut self, f: F) -> Self
+    where
+        F: Fn(&Connection, u32) -> Duration + Send + Sync + 'static,
+    {
+        self.reconnect_delay_cb = Some(Arc::new(f));
+        self
+    }
+
+    /// If the first connect finds no server, keep trying in the background
+    /// (as reconnecting does): [`Options::connect`] then returns a connection
+    /// that buffers publishes and subscriptions until a server answers.
+    /// Without a `connected_callback`, connect instead retries in place (up to
+    /// `max_reconnect` passes, `reconnect_wait` apart) before failing.
+    pub fn retry_on_failed_connect(mut self, yes: bool) -> Self {
+        self.retry_on_failed_connect = yes;
+        self
+    }
+
+    /// Callback invoked when a connection made with `retry_on_failed_connect`
+    /// finally connects in the background.
+    pub fn connected_callback<F>(mut self, f: F) -> Self
+    where
+        F: Fn(&Connection) + Send + Sync + 'static,
+    {
+        self.connected_cb = Some(Arc::new(f));
+        self
+    }
+
+    /// Do not add the servers announced by the cluster to the server list.
+    pub fn ignore_discovered_servers(mut self, yes: bool) -> Self {
+        self.ignore_discovered_servers = yes;
+        self
+    }
+
+    /// Callback invoked when the cluster announces servers not seen before.
+    pub fn discovered_servers_callback<F>(mut self, f: F) -> Self
+    where
+        F: Fn(&Connection) + Send + Sync + 'static,
+    {
+        self.discovered_servers_cb = Some(Arc::new(f));
+        self
+    }
+
+    /// Callback invoked when the server announces it is entering lame-duck
+    /// mode (it will soon close connections; the client reconnects then).
+    pub fn lame_duck_callback<F>(mut self, f: F) -> Self
+    where
+        F: Fn(&Connection) + Send + Sync + 'static,
+    {
+        self.lame_duck_cb = Some(Arc::new(f));
+        self
+    }
+
+    /// Keep reconnecting to a server that refused the credentials twice in a
+    /// row (by default the connection closes then).
+    pub fn ignore_auth_error_abort(mut self, yes: bool) -> Self {
+        self.ignore_auth_error_abort = yes;
+        self
+    }
+
+    /// Reconnect after a fatal server error (e.g. a protocol violation)
+    /// instead of closing.
+    pub fn reconnect_on_protocol_error(mut self, yes: bool) -> Self {
+        self.reconnect_on_protocol_error = yes;
         self
     }
 
@@ -352,7 +449,7 @@ impl Options {
     }
 }
 
-fn shuffle<T>(v: &mut [T]) {
+pub(crate) fn shuffle<T>(v: &mut [T]) {
     let mut seed = [0u8; 8];
     crate::nuid::random_bytes(&mut seed);
     let mut x = u64::from_le_bytes(seed) | 1;

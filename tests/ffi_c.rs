@@ -216,9 +216,15 @@ fn compile(cmd: &mut Command, what: &str) {
 
 /// `cc` against our header and static library.
 fn compile_ours(src: &Path, exe: &Path) {
+    compile_ours_with(src, exe, &[]);
+}
+
+/// `cc` against our header and static library, with extra flags last.
+fn compile_ours_with(src: &Path, exe: &Path, extra: &[&str]) {
     let a = artifacts();
     let mut cmd = Command::new("cc");
     cmd.args(C_FLAGS);
+    cmd.args(extra);
     if sanitize() {
         cmd.args(["-fsanitize=address,undefined", "-fno-omit-frame-pointer"]);
     }
@@ -518,7 +524,8 @@ fn examples_c_build() {
     entries.sort();
     for src in entries {
         let stem = src.file_stem().expect("file stem").to_owned();
-        compile_ours(&src, &out.join(stem));
+        // Examples may use C11 (atomics) and POSIX (fork, kill, clocks).
+        compile_ours_with(&src, &out.join(stem), &["-std=c11", "-D_GNU_SOURCE"]);
         n += 1;
     }
     assert!(n >= 4, "expected at least 4 C examples, found {n}");
