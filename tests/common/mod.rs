@@ -15,6 +15,8 @@
 //! (see [`NatsServer::log_path`]), never to the test output.
 #![allow(dead_code)]
 
+pub mod proxy;
+
 use std::fs::{self, File, OpenOptions};
 use std::io::Read;
 use std::net::{SocketAddr, TcpListener, TcpStream};
