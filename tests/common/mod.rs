@@ -79,6 +79,27 @@ impl NatsServer {
         );
     }
 
+    /// Starts a server on a given port (e.g. one a client is already trying),
+    /// retrying for up to 10 s while the port is busy.
+    pub fn start_on(port: u16, args: &[&str]) -> NatsServer {
+        let mut server = NatsServer {
+            child: None,
+            port,
+            args: args.iter().map(|s| s.to_string()).collect(),
+            bin: server_binary(),
+            log: new_log_path(port),
+        };
+        server.restart();
+        server
+    }
+
+    /// Stops the server and starts it again on the same port with other
+    /// arguments.
+    pub fn restart_with_args(&mut self, args: &[&str]) {
+        self.args = args.iter().map(|s| s.to_string()).collect();
+        self.restart();
+    }
+
     /// `nats://127.0.0.1:PORT`
     pub fn url(&self) -> String {
         format!("nats://127.0.0.1:{}", self.port)
@@ -158,6 +179,12 @@ impl NatsServer {
     /// Resumes a server frozen by [`pause`](Self::pause) (SIGCONT).
     pub fn resume(&self) {
         self.signal(libc::SIGCONT);
+    }
+
+    /// Puts the server in lame-duck mode (SIGUSR2): it announces it to its
+    /// clients, then closes their connections over its lame-duck duration.
+    pub fn lame_duck(&self) {
+        self.signal(libc::SIGUSR2);
     }
 
     fn signal(&self, sig: libc::c_int) {
