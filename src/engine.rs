@@ -1192,4 +1192,274 @@ mod tests {
             matches!(&ev[..], [Event::HandshakeFailed(err)] if err.kind() == ErrorKind::NoServerSupport)
         );
     }
+
+    fn drain(e: &mut Engine<VecSink>) -> Vec<Event> {
+        let mut ev = Vec::new();
+        e.drain_events(&mut ev);
+        ev
+    }
+
+    #[test]
+    fn busy_traffic_does_not_mask_a_dead_peer() {
+        let t0 = Instant::now();
+        let mut e = connected(t0);
+        let sink = VecSink::default();
+        let (sid, _) = e.subscribe("foo", None, sink).unwrap();
+        let iv = Duration::from_secs(10);
+        for tick in 1..=3u32 {
+            // Heavy publishing and incoming messages between ticks: neither
+            // counts as an answer to the PINGs.
+            for _ in 0..100 {
+                e.publish("foo", None, &[], b"data").unwrap();
+                e.handle(frame(sid, b"in"), t0 + iv * tick - Duration::from_millis(1));
+            }
+            out(&mut e);
+            drain(&mut e);
+            e.tick(t0 + iv * tick);
+            let ev = drain(&mut e);
+            if tick < 3 {
+                assert!(ev.is_empty(), "tick {tick}: {ev:?}");
+                assert_eq!(e.pings_out(), tick as i32);
+            } else {
+                assert!(
+                    matches!(&ev[..], [Event::Disconnect(err)] if err.kind() == ErrorKind::StaleConnection),
+                    "{ev:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn not_stale_one_tick_early() {
+        let t0 = Instant::now();
+        let mut e = connected(t0);
+        let iv = Duration::from_secs(10);
+        e.tick(t0 + iv);
+        e.tick(t0 + iv * 2);
+        // Just before the third tick: still alive.
+        e.tick(t0 + iv * 3 - Duration::from_millis(1));
+        assert!(drain(&mut e).is_empty());
+        // A PONG now answers everything outstanding.
+        e.handle(ServerOp::Pong, t0 + iv * 3 - Duration::from_millis(1));
+        assert_eq!(e.pings_out(), 0);
+        e.tick(t0 + iv * 3);
+        assert_eq!(drain(&mut e), vec![Event::Pong]);
+        assert_eq!(e.pings_out(), 1);
+    }
+
+    #[test]
+    fn handshake_times_out_at_its_deadline() {
+        let t0 = Instant::now();
+        let mut e: Engine<VecSink> = Engine::new(cfg());
+        let deadline = t0 + Duration::from_secs(2);
+        e.start_handshake(deadline);
+        assert_eq!(e.next_deadline(), Some(deadline));
+        e.tick(deadline - Duration::from_millis(1));
+        assert!(drain(&mut e).is_empty());
+        e.tick(deadline);
+        assert!(
+            matches!(&drain(&mut e)[..], [Event::HandshakeFailed(err)] if err.kind() == ErrorKind::Timeout)
+        );
+    }
+
+    #[test]
+    fn round_trip_time_is_measured_from_pings() {
+        let t0 = Instant::now();
+        let mut e = connected(t0);
+        let iv = Duration::from_secs(10);
+        e.tick(t0 + iv);
+        e.handle(ServerOp::Pong, t0 + iv + Duration::from_millis(7));
+        assert_eq!(e.last_rtt(), Some(Duration::from_millis(7)));
+    }
+
+    #[test]
+    fn unwritten_publishes_survive_a_disconnect_and_unconfirmed_ones_are_reported() {
+        let t0 = Instant::now();
+        let mut e = connected(t0);
+        // Confirmed by a PONG: never reported.
+        e.publish("a", None, &[], b"1").unwrap();
+        let (t, _) = e.flush_ping(t0).unwrap();
+        out(&mut e);
+        e.handle(ServerOp::Pong, t0);
+        assert_eq!(e.flush_status(t), Some(Ok(())));
+        // Written to the socket, never confirmed: at risk.
+        e.publish("b", None, &[], b"2").unwrap();
+        e.publish("c", None, &[], b"3").unwrap();
+        let mut taken = Vec::new();
+        e.take_output(&mut taken);
+        assert_eq!(taken, b"PUB b 1\r\n2\r\nPUB c 1\r\n3\r\n");
+        // The driver wrote "PUB b" and 3 bytes of "PUB c": c was cut short.
+        let written = b"PUB b 1\r\n2\r\n".len() + 3;
+        // Never handed to the driver: kept.
+        e.publish("d", None, &[], b"4").unwrap();
+        e.subscribe("s", None, VecSink::default()).unwrap();
+        e.disconnected(
+            Some(Error::new(ErrorKind::StaleConnection, "stale")),
+            true,
+            &taken,
+            written,
+        );
+        assert_eq!(e.unconfirmed_lost(), 2, "b was written, c was cut");
+        e.publish("e", None, &[], b"5").unwrap();
+        e.start_handshake(far());
+        e.handle(info(1024), t0);
+        out(&mut e);
+        e.handle(ServerOp::Pong, t0);
+        let o = out(&mut e);
+        assert_eq!(o, "SUB s 1\r\nPUB d 1\r\n4\r\nPUB e 1\r\n5\r\n");
+        // The first flush reports the loss, once.
+        let err = e.flush_ping(t0).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::ConnectionDisconnected);
+        assert!(err.text().contains("2 published"), "{err}");
+        assert_eq!(e.unconfirmed_lost(), 0);
+        assert!(e.flush_ping(t0).is_ok());
+    }
+
+    #[test]
+    fn salvage_copies_only_whole_unsent_publishes() {
+        let mut buf = Vec::new();
+        proto::encode_pub(&mut buf, "a", None, &[], b"xx");
+        proto::encode_sub(&mut buf, "s", None, 1);
+        let hpub_at = buf.len();
+        proto::encode_pub(&mut buf, "h", Some("r"), b"NATS/1.0\r\n\r\n", b"p\r\nq");
+        buf.extend_from_slice(proto::PING);
+        proto::encode_pub(&mut buf, "b", None, &[], b"");
+        let mut dst = Vec::new();
+        assert_eq!(salvage_publishes(&buf, 0, &mut dst), 3);
+        dst.clear();
+        assert_eq!(salvage_publishes(&buf, 1, &mut dst), 2);
+        assert!(dst.starts_with(b"HPUB h r 12 16\r\n"));
+        dst.clear();
+        assert_eq!(salvage_publishes(&buf, hpub_at + 1, &mut dst), 1);
+        assert_eq!(dst, b"PUB b 0\r\n\r\n");
+        // A truncated frame at the end is not copied.
+        dst.clear();
+        assert_eq!(salvage_publishes(&buf[..buf.len() - 1], 0, &mut dst), 2);
+    }
+
+    #[test]
+    fn cause_survives_failed_reconnect_attempts() {
+        let t0 = Instant::now();
+        let mut e = connected(t0);
+        let stale = Error::new(ErrorKind::StaleConnection, "no PONG");
+        e.disconnected(Some(stale), true, &[], 0);
+        e.start_handshake(far());
+        e.handle(ServerOp::Err("Authorization Violation".into()), t0);
+        assert!(
+            matches!(&drain(&mut e)[..], [Event::HandshakeFailed(err)] if err.kind() == ErrorKind::AuthFailed)
+        );
+        e.attempt_failed();
+        assert_eq!(
+            e.last_error().map(|e| e.kind()),
+            Some(ErrorKind::StaleConnection)
+        );
+        e.start_handshake(far());
+        e.handle(info(1024), t0);
+        e.handle(ServerOp::Pong, t0);
+        assert_eq!(e.last_error(), None, "cleared once reconnected");
+    }
+
+    #[test]
+    fn request_inbox_is_replayed_after_the_other_subscriptions() {
+        let t0 = Instant::now();
+        let mut e = connected(t0);
+        let (mux, _) = e.subscribe("_INBOX.x.*", None, VecSink::default()).unwrap();
+        e.set_replay_last(mux);
+        e.subscribe("later", None, VecSink::default()).unwrap();
+        out(&mut e);
+        e.disconnected(None, true, &[], 0);
+        e.start_handshake(far());
+        e.handle(info(1024), t0);
+        out(&mut e);
+        e.handle(ServerOp::Pong, t0);
+        assert_eq!(out(&mut e), "SUB later 2\r\nSUB _INBOX.x.* 1\r\n");
+    }
+
+    #[test]
+    fn server_errors_are_classified_as_the_server_behaves() {
+        use ErrClass::*;
+        let cases = [
+            ("Stale Connection", ErrorKind::StaleConnection, Reconnect),
+            ("Authorization Violation", ErrorKind::AuthFailed, Auth),
+            ("User Authentication Expired", ErrorKind::AuthFailed, Auth),
+            (
+                "Account Authentication Expired",
+                ErrorKind::AuthFailed,
+                Auth,
+            ),
+            ("User Authentication Revoked", ErrorKind::AuthFailed, Auth),
+            ("Authentication Timeout", ErrorKind::AuthFailed, Auth),
+            ("maximum connections exceeded", ErrorKind::Other, Reconnect),
+            (
+                "maximum account active connections exceeded",
+                ErrorKind::Other,
+                Reconnect,
+            ),
+            (
+                "Permissions Violation for Publish to \"x\"",
+                ErrorKind::NotPermitted,
+                KeepsOpen,
+            ),
+            (
+                "Permissions Violation for Subscription to \"y\" using queue \"q\"",
+                ErrorKind::NotPermitted,
+                KeepsOpen,
+            ),
+            (
+                "maximum subscriptions exceeded",
+                ErrorKind::Other,
+                KeepsOpen,
+            ),
+            ("Invalid Subject", ErrorKind::Other, KeepsOpen),
+            ("Invalid Publish Subject", ErrorKind::Other, KeepsOpen),
+            ("Maximum Payload Violation", ErrorKind::Other, Fatal),
+            ("maximum control line exceeded", ErrorKind::Other, Fatal),
+            ("Unknown Protocol Operation", ErrorKind::Other, Fatal),
+            ("invalid client protocol", ErrorKind::Other, Fatal),
+            ("Secure Connection - TLS Required", ErrorKind::Other, Fatal),
+            ("something new", ErrorKind::Other, KeepsOpen),
+        ];
+        for (text, kind, class) in cases {
+            assert_eq!(classify_server_error(text), (kind, class), "{text}");
+        }
+        // And what the engine does with them once connected.
+        let t0 = Instant::now();
+        let mut e = connected(t0);
+        e.handle(ServerOp::Err("maximum subscriptions exceeded".into()), t0);
+        assert!(matches!(&drain(&mut e)[..], [Event::AsyncError(None, _)]));
+        assert_eq!(e.phase(), Phase::Connected);
+        e.handle(ServerOp::Err("Maximum Payload Violation".into()), t0);
+        assert!(matches!(&drain(&mut e)[..], [Event::Fatal(_)]));
+        let mut e: Engine<VecSink> = Engine::new(EngineConfig {
+            reconnect_on_protocol_error: true,
+            ..cfg()
+        });
+        e.start_handshake(far());
+        e.handle(info(10), t0);
+        e.handle(ServerOp::Pong, t0);
+        drain(&mut e);
+        e.handle(ServerOp::Err("Unknown Protocol Operation".into()), t0);
+        assert!(matches!(&drain(&mut e)[..], [Event::Disconnect(_)]));
+    }
+
+    #[test]
+    fn connect_urls_and_lame_duck_are_reported() {
+        let t0 = Instant::now();
+        let mut e = connected(t0);
+        e.handle(
+            ServerOp::Info(Box::new(ServerInfo {
+                connect_urls: vec!["10.0.0.1:4222".into()],
+                ldm: true,
+                ..Default::default()
+            })),
+            t0,
+        );
+        assert_eq!(
+            drain(&mut e),
+            vec![
+                Event::Discovered(vec!["10.0.0.1:4222".into()]),
+                Event::LameDuck
+            ]
+        );
+    }
 }
