@@ -15,6 +15,8 @@
  *      no randomization; ping every 500 ms; 2 pings out max);
  *   4. server 1 is frozen with SIGSTOP; the demo publishes one numbered
  *      message every 10 ms, through detection and failover to server 2;
+ *      server 2 is paused too and resumed 500 ms after the detection, so
+ *      the client has to buffer what is published while it reconnects;
  *   5. summary: how long detection and failover took, and which published
  *      messages reached the subscriber. Messages published before the stale
  *      connection was detected went into the frozen server's socket; no
@@ -68,6 +70,7 @@
 #define DELIVERY_WAIT_MS   3000
 #define PING_INTERVAL_MS   500
 #define MAX_PINGS_OUT      2
+#define SLOW_TAKEOVER_MS   500    /* server 2 resumes this long after detection */
 
 /* ------------------------------------------------------------------------ */
 /* time and output                                                          */
@@ -266,6 +269,33 @@ freeze_server(server_t *s)
     return -1;
 }
 
+/* Resume a frozen server. */
+static void
+thaw_server(server_t *s)
+{
+    if (s->pid > 0)
+        kill(s->pid, SIGCONT);
+}
+
+static _Atomic int64_t g_disc_ns; /* first disconnected callback after the freeze */
+
+/* Resumes server 2 SLOW_TAKEOVER_MS after the detection, on its own thread:
+ * the publishing thread may be blocked inside the library meanwhile. */
+static void *
+thaw_later(void *arg)
+{
+    (void) arg;
+    for (int i = 0; i < (FAILOVER_LIMIT_MS + SLOW_TAKEOVER_MS) / 5; i++) {
+        int64_t d = atomic_load(&g_disc_ns);
+        if (d != 0 && now_ns() - d >= (int64_t) SLOW_TAKEOVER_MS * 1000000LL)
+            break;
+        sleep_ms(5);
+    }
+    thaw_server(&g_srv[1]);
+    say("server 2 resumed; what was published meanwhile waits in the reconnect buffer");
+    return NULL;
+}
+
 static void
 stop_server(server_t *s)
 {
@@ -298,7 +328,6 @@ static pthread_mutex_t  g_mu   = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t   g_cond = PTHREAD_COND_INITIALIZER;
 
 static _Atomic int64_t  g_freeze_ns;      /* 0 until server 1 is frozen */
-static _Atomic int64_t  g_disc_ns;        /* first disconnected callback after the freeze */
 static _Atomic int64_t  g_reconn_ns;      /* first reconnected callback after the freeze */
 static _Atomic int      g_disc_count;
 static _Atomic int      g_reconn_count;
@@ -502,6 +531,9 @@ main(void)
     int               failByStatus[64];
     uint64_t          reconnects = 0;
     uint64_t          inMsgs = 0, inBytes = 0, outMsgs = 0, outBytes = 0;
+    natsStatus        firstFlush = NATS_OK;
+    pthread_t         thawer;
+    bool              thawerStarted = false;
 
     g_start_ns = now_ns();
     memset(failByStatus, 0, sizeof(failByStatus));
@@ -611,6 +643,20 @@ main(void)
     }
     rc = 0; /* from here on the demo "ran" */
     say("server 1 frozen (SIGSTOP): its socket stays open and swallows bytes, nothing is answered");
+    /* Server 2 is slow to take over: it is paused too, and resumed 500 ms
+     * after the stale connection is detected. Meanwhile the client is
+     * reconnecting and publishes go to its reconnect buffer. */
+    if (freeze_server(&g_srv[1]) != 0) {
+        fprintf(stderr, "stale_demo: cannot SIGSTOP server 2 (pid %d)\n", (int) g_srv[1].pid);
+        goto out;
+    }
+    say("server 2 paused as well (it will be resumed %d ms after the detection)", SLOW_TAKEOVER_MS);
+    if (pthread_create(&thawer, NULL, thaw_later, NULL) != 0) {
+        thaw_server(&g_srv[1]);
+        fprintf(stderr, "stale_demo: cannot start the thaw thread\n");
+        goto out;
+    }
+    thawerStarted = true;
     say("publishing seq=1, 2, ... every %d ms", PUBLISH_EVERY_MS);
 
     {
@@ -646,6 +692,7 @@ main(void)
                 lastPhase = phase;
             }
 
+
             snprintf(payload, sizeof(payload), "seq=%d", seq);
             s = natsConnection_PublishString(nc, SUBJECT, payload);
             g_pub[seq].st    = s;
@@ -675,8 +722,24 @@ main(void)
     if (atomic_load(&g_reconn_ns) != 0) {
         if (natsConnection_GetConnectedUrl(nc, url, sizeof(url)) != NATS_OK)
             snprintf(url, sizeof(url), "?");
+#ifdef NATS_EXT_CONN_HEALTH
+        {
+            natsConnHealth h;
+            if (natsConnection_GetHealth(nc, &h) == NATS_OK)
+                say("publishes written to the dead socket and never confirmed by server 1: %" PRIu64
+                    " (the next flush reports them)", h.unconfirmedLost);
+        }
+#endif
         s = natsConnection_FlushTimeout(nc, FLUSH_TIMEOUT_MS);
-        say("published up to seq=%d; flush on %s: %s", lastSeq, url, natsStatus_GetText(s));
+        firstFlush = s;
+        if (s == NATS_OK) {
+            say("published up to seq=%d; flush on %s: OK", lastSeq, url);
+        } else {
+            say("published up to seq=%d; flush on %s: %s: %s", lastSeq, url, natsStatus_GetText(s),
+                nats_GetLastError(NULL) ? nats_GetLastError(NULL) : "");
+            s = natsConnection_FlushTimeout(nc, FLUSH_TIMEOUT_MS);
+            say("flush again: %s", natsStatus_GetText(s));
+        }
     } else {
         say("published up to seq=%d; never reconnected (status %s)", lastSeq,
             conn_status_name(natsConnection_Status(nc)));
@@ -802,6 +865,10 @@ main(void)
             say("  %d of them had failed to publish (the library reported an error, yet sent it)",
                 deliveredFailed);
         say("lost (published OK, never delivered): %d", lost);
+        say("first flush after the reconnect: %s%s", natsStatus_GetText(firstFlush),
+            firstFlush == NATS_OK && lost > 0 ? " <- the application was not told about the loss"
+                                              : (firstFlush != NATS_OK ? " <- the loss was reported"
+                                                                       : ""));
         format_ranges(lostBefore, lastSeq + 1, ranges, sizeof(ranges));
         say("  before detection: %d (%s) - written into the frozen server's socket; "
             "publish returned NATS_OK, no client can deliver these", nLostBefore, ranges);
@@ -812,10 +879,10 @@ main(void)
         printf("RESULT version=%s detection_ms=%lld reconnect_ms=%lld published=%d "
                "published_ok=%d failed=%d delivered=%d duplicates=%d lost=%d "
                "lost_before_detection=%d lost_after_detection=%d reconnects=%" PRIu64
-               " disconnected_cbs=%d cb_last_error=%s health_ext=%d\n",
+               " disconnected_cbs=%d cb_last_error=%s first_flush=%d health_ext=%d\n",
                nats_GetVersion(), detectionMs, reconnectMs, lastSeq, pubOk, pubFailed,
                delivered, dups, lost, nLostBefore, nLostAfter, reconnects,
-               atomic_load(&g_disc_count), errTok,
+               atomic_load(&g_disc_count), errTok, (int) firstFlush,
 #ifdef NATS_EXT_CONN_HEALTH
                1
 #else
@@ -826,6 +893,8 @@ main(void)
     }
 
 out:
+    if (thawerStarted)
+        pthread_join(thawer, NULL);
     /* Server 1 first: it is frozen, and a connection still trying it then
      * fails at once instead of waiting for a timeout. */
     stop_server(&g_srv[0]);
