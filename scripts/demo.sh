@@ -2,6 +2,10 @@
 # The demo: connects to NATS_URL, or starts a local nats-server on a free
 # loopback port (stopped again on exit), and runs examples/demo.rs: publish,
 # subscribe, queue group, request/reply, headers, connection health.
+# Then the stale-connection story (examples/c/stale_demo.c, scripts/stale_demo.sh):
+# two local servers, the first one frozen, detection, failover, the reconnect
+# buffer, health figures; the same C program also runs on nats.c when it is
+# installed, for comparison.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh >/dev/null
@@ -20,3 +24,6 @@ if [ -z "${NATS_URL:-}" ]; then
   echo "demo: started nats-server (pid $srv) at $NATS_URL"
 fi
 ./target/release/examples/demo "$NATS_URL"
+echo
+echo "demo: the stale-connection story (examples/c/stale_demo.c)"
+bash scripts/stale_demo.sh

