@@ -1566,7 +1566,7 @@ impl Connection {
     pub fn connected_url(&self) -> Option<String> {
         let st = self.inner.lock();
         st.current_server()
-            .filter(|_| matches!(st.link, Link::Up | Link::Handshake { .. }))
+            .filter(|_| matches!(st.link, Link::Up))
             .map(|s| s.url.display())
     }
 

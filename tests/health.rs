@@ -33,20 +33,14 @@ fn report(line: &str) {
     }
 }
 
-/// Waits (bounded) until `cond` holds.
-fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + T;
-    while !cond() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(2));
-    }
-}
-
 /// Connection events seen by the callbacks, with when they happened and the
 /// connection's last error at that moment.
+/// One callback: when, which, the connection's last error kind and text.
+type Seen = (Instant, &'static str, Option<ErrorKind>, String);
+
 #[derive(Default)]
 struct Recorder {
-    events: Mutex<Vec<(Instant, &'static str, Option<ErrorKind>, String)>>,
+    events: Mutex<Vec<Seen>>,
     cond: Condvar,
 }
 

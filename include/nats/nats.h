@@ -53,6 +53,14 @@ typedef struct __natsMsg            natsMsg;
 typedef struct __natsOptions        natsOptions;
 typedef char                        natsInbox;
 
+/* Extension (not in nats.c): defined when natsConnHealth and
+ * natsConnection_GetHealth() are available (see natsConnection_GetHealth). */
+#define NATS_EXT_CONN_HEALTH 1
+
+/* Extension (not in nats.c): another name for NATS_STALE_CONNECTION (the
+ * natsStatus value below; the macro expands where it is used). */
+#define NATS_ERR_STALE_CONNECTION NATS_STALE_CONNECTION
+
 
 /**
  * Status returned by most functions (nats.c's values, unchanged).
@@ -295,6 +303,60 @@ typedef void (*natsErrHandler)(natsConnection *nc,
  */
 typedef void (*natsConnectionHandler)(natsConnection *nc, void *closure);
 
+/**
+ * Callback that chooses the wait before the next pass over the server list
+ * while reconnecting: it gets the number of full passes made so far (from 1)
+ * and returns milliseconds to wait (a negative value counts as 0).
+ */
+typedef int64_t (*natsCustomReconnectDelayHandler)(natsConnection *nc, int attempts, void *closure);
+
+/**
+ * Extension (not in nats.c): a snapshot of a connection's health, filled by
+ * `natsConnection_GetHealth`. The header defines `NATS_EXT_CONN_HEALTH` when
+ * this is available.
+ */
+typedef struct {
+  /**
+   * The connection status (`NATS_CONN_STATUS_CLOSED` once closed).
+   */
+  natsConnStatus status;
+  /**
+   * Pings sent and not answered yet.
+   */
+  int pingsOut;
+  /**
+   * Unanswered pings that make the connection stale.
+   */
+  int maxPingsOut;
+  /**
+   * The ping interval in milliseconds (0: pings disabled).
+   */
+  int64_t pingIntervalMs;
+  /**
+   * Round-trip time of the last answered PING, in nanoseconds (-1: none yet).
+   */
+  int64_t lastRttNs;
+  /**
+   * Milliseconds since a server last sent anything on this connection
+   * (-1: nothing received yet).
+   */
+  int64_t sinceLastReadMs;
+  /**
+   * Successful reconnections so far.
+   */
+  uint64_t reconnects;
+  /**
+   * The connection's last error status (`NATS_OK` if none); its text is
+   * read with `natsConnection_ReadLastError`.
+   */
+  natsStatus lastError;
+  /**
+   * Publishes written to a connection that died before the server
+   * confirmed them, not yet reported by a failing flush.
+   */
+  uint64_t unconfirmedLost;
+} natsConnHealth;
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
@@ -302,6 +364,10 @@ extern "C" {
 /**
  * Connects with the given options (NULL: defaults, `nats://localhost:4222`).
  * The options are copied.
+ *
+ * With `natsOptions_SetRetryOnFailedConnect(opts, true, cb, closure)` and no
+ * server reachable, returns `NATS_NOT_YET_CONNECTED` and still sets `*nc`:
+ * the connection keeps trying in the background (destroy it as usual).
  *
  * NULL: `nc` NULL returns `NATS_INVALID_ARG` before any I/O (nats.c connects first).
  * Ownership: the caller destroys `*nc` with `natsConnection_Destroy`.
@@ -518,13 +584,36 @@ NATS_EXTERN int64_t natsConnection_GetMaxPayload(natsConnection *nc);
 
 /**
  * The connection's last error: its status, and its text in `*lastError`
- * (valid until the next call on this connection). The cause of a disconnect
- * (stale connection, server `-ERR`...) stays visible while reconnecting.
+ * (valid until the next call on this connection; empty when the status is
+ * `NATS_OK`). Prefer `natsConnection_ReadLastError`, which copies the text.
+ *
+ * Differs from nats.c: the cause of a disconnection (stale connection,
+ * server `-ERR` text, EOF) stays readable, from the disconnected callback
+ * on, until a reconnection succeeds; nats.c clears it as the reconnection
+ * starts.
  *
  * # Safety
  * `nc` NULL or valid; `lastError` NULL or writable.
  */
 NATS_EXTERN natsStatus natsConnection_GetLastError(natsConnection *nc, const char **lastError);
+
+/**
+ * Returns the connection's last error status and copies its text into `buf`
+ * (`n` bytes, NUL-terminated; a longer text is cut and ends with `...`
+ * when `n > 4`). The text is empty when the status is `NATS_OK`. A NULL
+ * `buf` or `n == 0` only returns the status.
+ *
+ * NULL: `nc` NULL gives `NATS_INVALID_ARG`.
+ *
+ * Differs from nats.c: the cause of a disconnection (stale connection,
+ * server `-ERR` text, EOF) stays readable, from the disconnected callback
+ * on, until a reconnection succeeds; nats.c clears it as the reconnection
+ * starts.
+ *
+ * # Safety
+ * `nc` NULL or valid; `buf` NULL or `n` writable bytes.
+ */
+NATS_EXTERN natsStatus natsConnection_ReadLastError(natsConnection *nc, char *buf, size_t n);
 
 /**
  * Round-trip time to the server in nanoseconds.
@@ -536,13 +625,107 @@ NATS_EXTERN natsStatus natsConnection_GetRTT(natsConnection *nc, int64_t *rtt);
 
 /**
  * Extension (not in nats.c): changes the ping interval of a live connection,
- * in milliseconds (<= 0 disables pings). nats.c only has
- * `natsOptions_SetPingInterval`, fixed at connect time.
+ * in **seconds**; a value <= 0 disables pings. The new interval is kept
+ * across reconnections. nats.c only has `natsOptions_SetPingInterval`
+ * (milliseconds, fixed at connect time); see also
+ * `natsConnection_SetPingIntervalMs`.
+ *
+ * NULL: `NATS_INVALID_ARG`. Closed: `NATS_CONNECTION_CLOSED`.
  *
  * # Safety
  * `nc` NULL or valid.
  */
 NATS_EXTERN natsStatus natsConnection_SetPingInterval(natsConnection *nc, int64_t interval);
+
+/**
+ * Extension (not in nats.c): as `natsConnection_SetPingInterval`, in
+ * milliseconds; a value <= 0 disables pings.
+ *
+ * NULL: `NATS_INVALID_ARG`. Closed: `NATS_CONNECTION_CLOSED`.
+ *
+ * # Safety
+ * `nc` NULL or valid.
+ */
+NATS_EXTERN natsStatus natsConnection_SetPingIntervalMs(natsConnection *nc, int64_t ms);
+
+/**
+ * Drops the current socket as if the server had gone, and returns at once:
+ * the disconnected callback runs, then the connection reconnects (to the
+ * next server of the list; reconnected callback) or, if reconnecting is not
+ * allowed, closes.
+ *
+ * NULL: `NATS_INVALID_ARG`. Closed: `NATS_CONNECTION_CLOSED`.
+ *
+ * # Safety
+ * `nc` NULL or valid.
+ */
+NATS_EXTERN natsStatus natsConnection_Reconnect(natsConnection *nc);
+
+/**
+ * Returns every server the connection may use, as `nats://host:port`: those
+ * of the options and those the cluster announced. Works on a closed
+ * connection too (as nats.c).
+ *
+ * Ownership: the array and each string are allocated with `malloc`; the
+ * caller frees each string, then the array, with `free`. With no server,
+ * `*servers` is NULL and `*count` 0.
+ * NULL: any NULL argument gives `NATS_INVALID_ARG`.
+ *
+ * # Safety
+ * `nc` NULL or valid; `servers` and `count` NULL or writable.
+ */
+NATS_EXTERN natsStatus natsConnection_GetServers(natsConnection *nc, char ***servers, int *count);
+
+/**
+ * Returns the servers the cluster announced (not those of the options), as
+ * `natsConnection_GetServers` does. With none, `*servers` is NULL and
+ * `*count` 0 (nats.c may return an empty allocated array; `free(NULL)` is
+ * harmless either way).
+ *
+ * # Safety
+ * `nc` NULL or valid; `servers` and `count` NULL or writable.
+ */
+NATS_EXTERN
+natsStatus natsConnection_GetDiscoveredServers(natsConnection *nc,
+                                               char ***servers,
+                                               int *count);
+
+/**
+ * The id the server gave this client (from its INFO).
+ *
+ * NULL: `NATS_INVALID_ARG`. Closed: `NATS_CONNECTION_CLOSED`. A server that
+ * gave no id: `NATS_NO_SERVER_SUPPORT`.
+ *
+ * # Safety
+ * `nc` NULL or valid; `cid` NULL or writable.
+ */
+NATS_EXTERN natsStatus natsConnection_GetClientID(natsConnection *nc, uint64_t *cid);
+
+/**
+ * This client's IP address as the server sees it (from its INFO).
+ *
+ * Ownership: `*ip` is allocated with `malloc`; the caller frees it with
+ * `free`. It is NULL on failure.
+ * NULL: `NATS_INVALID_ARG`. Closed: `NATS_CONNECTION_CLOSED`. A server that
+ * did not say: `NATS_NO_SERVER_SUPPORT`.
+ *
+ * # Safety
+ * `nc` NULL or valid; `ip` NULL or writable.
+ */
+NATS_EXTERN natsStatus natsConnection_GetClientIP(natsConnection *nc, char **ip);
+
+/**
+ * The local IP address and port of the connection's socket.
+ *
+ * Ownership: `*ip` is allocated with `malloc`; the caller frees it with
+ * `free`. On failure `*ip` is NULL and `*port` 0.
+ * NULL: `NATS_INVALID_ARG`. Closed: `NATS_CONNECTION_CLOSED`. No socket right
+ * now (reconnecting): `NATS_CONNECTION_DISCONNECTED`.
+ *
+ * # Safety
+ * `nc` NULL or valid; `ip` and `port` NULL or writable.
+ */
+NATS_EXTERN natsStatus natsConnection_GetLocalIPAndPort(natsConnection *nc, char **ip, int *port);
 
 /**
  * Subscribes with a callback, run on this subscription's delivery thread.
@@ -1228,8 +1411,8 @@ NATS_EXTERN natsStatus natsOptions_SetMaxReconnect(natsOptions *opts, int maxRec
 NATS_EXTERN natsStatus natsOptions_SetReconnectWait(natsOptions *opts, int64_t reconnectWait);
 
 /**
- * Sets the random extra reconnect wait, in ms (both >= 0; the TLS value is
- * kept for when TLS is supported).
+ * Sets the random extra reconnect wait, in ms: `jitter` for plain
+ * connections, `jitterTLS` for TLS ones (both >= 0, else `NATS_INVALID_ARG`).
  *
  * # Safety
  * `opts` must be NULL or valid.
@@ -1347,6 +1530,93 @@ natsStatus natsOptions_SetReconnectedCB(natsOptions *opts,
                                         void *closure);
 
 /**
+ * Sets a callback that replaces the reconnect wait and jitter: after each
+ * full pass over the server list it is called with the connection and the
+ * number of passes so far (from 1), and returns how many milliseconds to wait
+ * before the next pass (negative: 0). NULL removes it. It runs on the
+ * library's callback thread, never on an io thread.
+ *
+ * # Safety
+ * `opts` must be NULL or valid; `closure` is passed back to `cb` as is.
+ */
+NATS_EXTERN
+natsStatus natsOptions_SetCustomReconnectDelay(natsOptions *opts,
+                                               natsCustomReconnectDelayHandler cb,
+                                               void *closure);
+
+/**
+ * Whether to keep trying when no server can be reached at connect time.
+ *
+ * With `retry` and a `connectedCb`, `natsConnection_Connect` returns
+ * `NATS_NOT_YET_CONNECTED` after a failed first pass, together with a usable
+ * connection that keeps trying in the background (publishes and
+ * subscriptions are buffered) and invokes `connectedCb` once connected.
+ * With `retry` and no callback, `natsConnection_Connect` itself retries, up
+ * to the max reconnect passes, reconnect wait apart, before returning
+ * `NATS_NO_SERVER`. `retry` false also removes the callback.
+ *
+ * # Safety
+ * `opts` must be NULL or valid; `closure` is passed back to the callback as is.
+ */
+NATS_EXTERN
+natsStatus natsOptions_SetRetryOnFailedConnect(natsOptions *opts,
+                                               bool retry,
+                                               natsConnectionHandler connectedCb,
+                                               void *closure);
+
+/**
+ * Do not add the servers the cluster announces to the server list.
+ *
+ * # Safety
+ * `opts` must be NULL or valid.
+ */
+NATS_EXTERN natsStatus natsOptions_SetIgnoreDiscoveredServers(natsOptions *opts, bool ignore);
+
+/**
+ * Sets the callback invoked when the cluster announces servers not known
+ * before (not for those learnt during the first connect). It runs on the
+ * library's callback thread; NULL removes it.
+ *
+ * # Safety
+ * `opts` must be NULL or valid; `closure` is passed back to the callback as is.
+ */
+NATS_EXTERN
+natsStatus natsOptions_SetDiscoveredServersCB(natsOptions *opts,
+                                              natsConnectionHandler discoveredServersCb,
+                                              void *closure);
+
+/**
+ * Sets the callback invoked when the server says it entered lame-duck mode
+ * (it will close connections soon; the client then reconnects as usual).
+ * It runs on the library's callback thread; NULL removes it.
+ *
+ * # Safety
+ * `opts` must be NULL or valid; `closure` is passed back to the callback as is.
+ */
+NATS_EXTERN
+natsStatus natsOptions_SetLameDuckModeCB(natsOptions *opts,
+                                         natsConnectionHandler lameDuckCb,
+                                         void *closure);
+
+/**
+ * Keep reconnecting to a server that rejected the credentials twice in a
+ * row (by default the connection is closed then).
+ *
+ * # Safety
+ * `opts` must be NULL or valid.
+ */
+NATS_EXTERN natsStatus natsOptions_SetIgnoreAuthErrorAbort(natsOptions *opts, bool ignore);
+
+/**
+ * Reconnect, instead of closing, after a server error that ends the
+ * connection (such as a protocol violation).
+ *
+ * # Safety
+ * `opts` must be NULL or valid.
+ */
+NATS_EXTERN natsStatus natsOptions_SetReconnectOnProtocolError(natsOptions *opts, bool reconnect);
+
+/**
  * Creates a statistics object.
  *
  * NULL: `newStats` NULL returns `NATS_INVALID_ARG` (nats.c crashes).
@@ -1385,6 +1655,20 @@ NATS_EXTERN void natsStatistics_Destroy(natsStatistics *stats);
  * `nc` and `stats` NULL or valid.
  */
 NATS_EXTERN natsStatus natsConnection_GetStats(natsConnection *nc, natsStatistics *stats);
+
+/**
+ * Extension (not in nats.c): fills `health` with a snapshot of the
+ * connection's health: status, pings outstanding, ping settings, last
+ * round-trip time, time since the server last sent anything, reconnections,
+ * last error. Works on a closed connection too (status
+ * `NATS_CONN_STATUS_CLOSED`).
+ *
+ * NULL: `nc` or `health` NULL gives `NATS_INVALID_ARG`.
+ *
+ * # Safety
+ * `nc` NULL or valid; `health` NULL or writable.
+ */
+NATS_EXTERN natsStatus natsConnection_GetHealth(natsConnection *nc, natsConnHealth *health);
 
 /**
  * Waits up to `timeout` ms for the next message of a synchronous subscription.

@@ -7,14 +7,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicPtr, Ordering};
 use std::time::Duration;
 
-use parking_lot::Mutex;
+use parking_lot::{Condvar, Mutex};
 
 use super::msg::natsMsg;
 use super::options::natsOptions;
 use super::sub::natsSubscription;
 use super::{
-    SendPtr, arg_mut, arg_ref, bytes, copy_out, guard, invalid, millis, natsConnStatus, natsStatus,
-    opt_str, req_str, run,
+    SendPtr, arg_mut, arg_ref, bytes, c_strdup, c_string_array, copy_out, guard, invalid, millis,
+    natsConnStatus, natsStatus, opt_str, req_str, run,
 };
 use crate::connection::Connection;
 use crate::error::{Error, ErrorKind, Result};
@@ -65,10 +65,51 @@ pub struct natsConnection {
     last_error_text: Mutex<CString>,
 }
 
+/// Tells callbacks when `natsConnection_Connect` has published the handle.
+///
+/// A callback may be posted before `connect` has stored the connection's
+/// address in `me` (with retry-on-failed-connect the background attempts
+/// start while `Connect` is still returning); its trampoline waits here so
+/// that it gets the handle instead of being skipped.
+#[derive(Default)]
+struct Published {
+    done: Mutex<bool>,
+    cond: Condvar,
+}
+
+impl Published {
+    fn set(&self) {
+        *self.done.lock() = true;
+        self.cond.notify_all();
+    }
+
+    /// The connection for a callback: waits until `connect` has finished,
+    /// then returns the handle (NULL if connect failed or it was destroyed).
+    fn handle(&self, me: &AtomicPtr<natsConnection>) -> *mut natsConnection {
+        let mut done = self.done.lock();
+        while !*done {
+            self.cond.wait(&mut done);
+        }
+        drop(done);
+        me.load(Ordering::Acquire)
+    }
+}
+
+/// Marks `Published` done when dropped, so no path out of `connect` (error or
+/// panic) leaves a callback waiting.
+struct PublishOnDrop(Arc<Published>);
+
+impl Drop for PublishOnDrop {
+    fn drop(&mut self) {
+        self.0.set();
+    }
+}
+
 /// Builds the Rust options with trampolines to the C callbacks.
 fn rust_options(
     o: Option<&natsOptions>,
     me: &Arc<AtomicPtr<natsConnection>>,
+    published: &Arc<Published>,
     subs: &SubRegistry,
 ) -> Options {
     let Some(o) = o else {
@@ -78,8 +119,9 @@ fn rust_options(
     let conn_cb = |cb: Option<super::options::ConnCb>| {
         cb.map(|cb| {
             let me = me.clone();
+            let published = published.clone();
             Arc::new(move |_: &Connection| {
-                let nc = me.load(Ordering::Acquire);
+                let nc = published.handle(&me);
                 if !nc.is_null() {
                     // SAFETY: nc is live until natsConnection_Destroy, which waits
                     // for queued callbacks before freeing it; the closure is the
@@ -92,12 +134,29 @@ fn rust_options(
     opts.closed_cb = conn_cb(o.closed);
     opts.disconnected_cb = conn_cb(o.disconnected);
     opts.reconnected_cb = conn_cb(o.reconnected);
+    opts.connected_cb = conn_cb(o.connected);
+    opts.discovered_servers_cb = conn_cb(o.discovered);
+    opts.lame_duck_cb = conn_cb(o.lame_duck);
+    opts.reconnect_delay_cb = o.reconnect_delay.map(|cb| {
+        let me = me.clone();
+        let published = published.clone();
+        Arc::new(move |_: &Connection, passes: u32| {
+            let nc = published.handle(&me);
+            if nc.is_null() {
+                // Destroyed (or never returned to C): the wait no longer matters.
+                return Duration::ZERO;
+            }
+            // SAFETY: as for the connection callbacks above.
+            unsafe { cb.call(nc, passes) }
+        }) as crate::options::ReconnectDelayCallback
+    });
     if let Some(cb) = o.err {
         let me = me.clone();
+        let published = published.clone();
         let subs = subs.clone();
         opts.error_cb = Some(Arc::new(
             move |_: &Connection, sid: Option<u64>, e: &Error| {
-                let nc = me.load(Ordering::Acquire);
+                let nc = published.handle(&me);
                 if nc.is_null() {
                     return;
                 }
@@ -121,12 +180,14 @@ fn connect(
     let out = unsafe { arg_mut(out, "nc") }?;
     *out = ptr::null_mut();
     let me = Arc::new(AtomicPtr::new(ptr::null_mut()));
+    let published = Arc::new(Published::default());
+    let _publish = PublishOnDrop(published.clone());
     let subs: SubRegistry = Arc::default();
-    let mut opts = rust_options(o, &me, &subs);
+    let mut opts = rust_options(o, &me, &published, &subs);
     if let Some(u) = url {
         opts = opts.url(u);
     }
-    let conn = Connection::connect_with(opts)?;
+    let (conn, connected) = Connection::connect_inner(opts)?;
     let p = Box::into_raw(Box::new(natsConnection {
         conn,
         me: me.clone(),
@@ -135,11 +196,22 @@ fn connect(
     }));
     me.store(p, Ordering::Release);
     *out = p;
-    Ok(())
+    if connected {
+        Ok(())
+    } else {
+        Err(Error::new(
+            ErrorKind::NotYetConnected,
+            "no server available yet; still trying in the background",
+        ))
+    }
 }
 
 /// Connects with the given options (NULL: defaults, `nats://localhost:4222`).
 /// The options are copied.
+///
+/// With `natsOptions_SetRetryOnFailedConnect(opts, true, cb, closure)` and no
+/// server reachable, returns `NATS_NOT_YET_CONNECTED` and still sets `*nc`:
+/// the connection keeps trying in the background (destroy it as usual).
 ///
 /// NULL: `nc` NULL returns `NATS_INVALID_ARG` before any I/O (nats.c connects first).
 /// Ownership: the caller destroys `*nc` with `natsConnection_Destroy`.
@@ -538,9 +610,25 @@ pub unsafe extern "C" fn natsConnection_GetMaxPayload(nc: *mut natsConnection) -
     })
 }
 
+/// The text nats.c reports for a connection error: its own text, else the
+/// status text.
+fn error_text(e: &Error) -> String {
+    let t = if e.text().is_empty() {
+        e.kind().text()
+    } else {
+        e.text()
+    };
+    t.replace('\0', "")
+}
+
 /// The connection's last error: its status, and its text in `*lastError`
-/// (valid until the next call on this connection). The cause of a disconnect
-/// (stale connection, server `-ERR`...) stays visible while reconnecting.
+/// (valid until the next call on this connection; empty when the status is
+/// `NATS_OK`). Prefer `natsConnection_ReadLastError`, which copies the text.
+///
+/// Differs from nats.c: the cause of a disconnection (stale connection,
+/// server `-ERR` text, EOF) stays readable, from the disconnected callback
+/// on, until a reconnection succeeds; nats.c clears it as the reconnection
+/// starts.
 ///
 /// # Safety
 /// `nc` NULL or valid; `lastError` NULL or writable.
@@ -554,20 +642,64 @@ pub unsafe extern "C" fn natsConnection_GetLastError(
         natsStatus::NATS_INVALID_ARG,
         || {
             let Ok(c) = conn(nc) else {
-                return natsStatus::NATS_INVALID_ARG;
+                return super::raise("natsConnection_GetLastError", &invalid("connection"));
             };
             let e = c.conn.last_error();
             let mut text = c.last_error_text.lock();
-            *text = CString::new(
-                e.as_ref()
-                    .map(|e| e.text().replace('\0', ""))
-                    .unwrap_or_default(),
-            )
-            .unwrap_or_default();
+            *text =
+                CString::new(e.as_ref().map(error_text).unwrap_or_default()).unwrap_or_default();
             if !lastError.is_null() {
                 // SAFETY: non-NULL and writable per the contract; the text lives in
                 // the connection until the next call.
                 unsafe { *lastError = text.as_ptr() };
+            }
+            e.map_or(natsStatus::NATS_OK, |e| natsStatus::from(e.kind()))
+        },
+    )
+}
+
+/// Returns the connection's last error status and copies its text into `buf`
+/// (`n` bytes, NUL-terminated; a longer text is cut and ends with `...`
+/// when `n > 4`). The text is empty when the status is `NATS_OK`. A NULL
+/// `buf` or `n == 0` only returns the status.
+///
+/// NULL: `nc` NULL gives `NATS_INVALID_ARG`.
+///
+/// Differs from nats.c: the cause of a disconnection (stale connection,
+/// server `-ERR` text, EOF) stays readable, from the disconnected callback
+/// on, until a reconnection succeeds; nats.c clears it as the reconnection
+/// starts.
+///
+/// # Safety
+/// `nc` NULL or valid; `buf` NULL or `n` writable bytes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn natsConnection_ReadLastError(
+    nc: *mut natsConnection,
+    buf: *mut c_char,
+    n: usize,
+) -> natsStatus {
+    guard(
+        "natsConnection_ReadLastError",
+        natsStatus::NATS_INVALID_ARG,
+        || {
+            let Ok(c) = conn(nc) else {
+                return super::raise("natsConnection_ReadLastError", &invalid("connection"));
+            };
+            let e = c.conn.last_error();
+            let text = e.as_ref().map(error_text).unwrap_or_default();
+            if !buf.is_null() && n > 0 {
+                let bytes = text.as_bytes();
+                let len = bytes.len().min(n - 1);
+                // SAFETY: `buf` holds `n` writable bytes and len + 1 <= n; the
+                // regions do not overlap.
+                unsafe {
+                    ptr::copy_nonoverlapping(bytes.as_ptr(), buf.cast::<u8>(), len);
+                    *buf.add(len) = 0;
+                }
+                if bytes.len() >= n && n > 4 {
+                    // SAFETY: n > 4, so n-4..n-2 are within the buffer.
+                    unsafe { ptr::copy_nonoverlapping(b"...".as_ptr(), buf.add(n - 4).cast(), 3) };
+                }
             }
             e.map_or(natsStatus::NATS_OK, |e| natsStatus::from(e.kind()))
         },
@@ -592,9 +724,25 @@ pub unsafe extern "C" fn natsConnection_GetRTT(
     })
 }
 
+fn set_ping_interval(func: &'static str, nc: *mut natsConnection, ms: i64) -> natsStatus {
+    run(func, || {
+        let c = conn(nc)?;
+        if c.conn.is_closed() {
+            return Err(Error::new(ErrorKind::ConnectionClosed, "connection closed"));
+        }
+        c.conn
+            .set_ping_interval(millis(ms).unwrap_or(Duration::ZERO));
+        Ok(())
+    })
+}
+
 /// Extension (not in nats.c): changes the ping interval of a live connection,
-/// in milliseconds (<= 0 disables pings). nats.c only has
-/// `natsOptions_SetPingInterval`, fixed at connect time.
+/// in **seconds**; a value <= 0 disables pings. The new interval is kept
+/// across reconnections. nats.c only has `natsOptions_SetPingInterval`
+/// (milliseconds, fixed at connect time); see also
+/// `natsConnection_SetPingIntervalMs`.
+///
+/// NULL: `NATS_INVALID_ARG`. Closed: `NATS_CONNECTION_CLOSED`.
 ///
 /// # Safety
 /// `nc` NULL or valid.
@@ -603,13 +751,176 @@ pub unsafe extern "C" fn natsConnection_SetPingInterval(
     nc: *mut natsConnection,
     interval: i64,
 ) -> natsStatus {
-    run("natsConnection_SetPingInterval", || {
+    set_ping_interval(
+        "natsConnection_SetPingInterval",
+        nc,
+        interval.saturating_mul(1000),
+    )
+}
+
+/// Extension (not in nats.c): as `natsConnection_SetPingInterval`, in
+/// milliseconds; a value <= 0 disables pings.
+///
+/// NULL: `NATS_INVALID_ARG`. Closed: `NATS_CONNECTION_CLOSED`.
+///
+/// # Safety
+/// `nc` NULL or valid.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn natsConnection_SetPingIntervalMs(
+    nc: *mut natsConnection,
+    ms: i64,
+) -> natsStatus {
+    set_ping_interval("natsConnection_SetPingIntervalMs", nc, ms)
+}
+
+/// Drops the current socket as if the server had gone, and returns at once:
+/// the disconnected callback runs, then the connection reconnects (to the
+/// next server of the list; reconnected callback) or, if reconnecting is not
+/// allowed, closes.
+///
+/// NULL: `NATS_INVALID_ARG`. Closed: `NATS_CONNECTION_CLOSED`.
+///
+/// # Safety
+/// `nc` NULL or valid.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn natsConnection_Reconnect(nc: *mut natsConnection) -> natsStatus {
+    run("natsConnection_Reconnect", || conn(nc)?.conn.reconnect())
+}
+
+fn server_list(
+    nc: *mut natsConnection,
+    servers: *mut *mut *mut c_char,
+    count: *mut c_int,
+    discovered: bool,
+) -> Result<()> {
+    let c = conn(nc)?;
+    // SAFETY: NULL-checked; writable per the contract.
+    let servers = unsafe { arg_mut(servers, "servers") }?;
+    // SAFETY: as above.
+    let count = unsafe { arg_mut(count, "count") }?;
+    let list = if discovered {
+        c.conn.discovered_servers()
+    } else {
+        c.conn.servers()
+    };
+    let (arr, n) = c_string_array(&list)?;
+    *servers = arr;
+    *count = n;
+    Ok(())
+}
+
+/// Returns every server the connection may use, as `nats://host:port`: those
+/// of the options and those the cluster announced. Works on a closed
+/// connection too (as nats.c).
+///
+/// Ownership: the array and each string are allocated with `malloc`; the
+/// caller frees each string, then the array, with `free`. With no server,
+/// `*servers` is NULL and `*count` 0.
+/// NULL: any NULL argument gives `NATS_INVALID_ARG`.
+///
+/// # Safety
+/// `nc` NULL or valid; `servers` and `count` NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn natsConnection_GetServers(
+    nc: *mut natsConnection,
+    servers: *mut *mut *mut c_char,
+    count: *mut c_int,
+) -> natsStatus {
+    run("natsConnection_GetServers", || {
+        server_list(nc, servers, count, false)
+    })
+}
+
+/// Returns the servers the cluster announced (not those of the options), as
+/// `natsConnection_GetServers` does. With none, `*servers` is NULL and
+/// `*count` 0 (nats.c may return an empty allocated array; `free(NULL)` is
+/// harmless either way).
+///
+/// # Safety
+/// `nc` NULL or valid; `servers` and `count` NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn natsConnection_GetDiscoveredServers(
+    nc: *mut natsConnection,
+    servers: *mut *mut *mut c_char,
+    count: *mut c_int,
+) -> natsStatus {
+    run("natsConnection_GetDiscoveredServers", || {
+        server_list(nc, servers, count, true)
+    })
+}
+
+/// The id the server gave this client (from its INFO).
+///
+/// NULL: `NATS_INVALID_ARG`. Closed: `NATS_CONNECTION_CLOSED`. A server that
+/// gave no id: `NATS_NO_SERVER_SUPPORT`.
+///
+/// # Safety
+/// `nc` NULL or valid; `cid` NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn natsConnection_GetClientID(
+    nc: *mut natsConnection,
+    cid: *mut u64,
+) -> natsStatus {
+    run("natsConnection_GetClientID", || {
         let c = conn(nc)?;
-        if c.conn.is_closed() {
-            return Err(Error::new(ErrorKind::ConnectionClosed, "connection closed"));
-        }
-        c.conn
-            .set_ping_interval(millis(interval).unwrap_or(Duration::ZERO));
+        // SAFETY: NULL-checked; writable per the contract.
+        let out = unsafe { arg_mut(cid, "cid") }?;
+        *out = 0;
+        *out = c.conn.client_id()?;
+        Ok(())
+    })
+}
+
+/// This client's IP address as the server sees it (from its INFO).
+///
+/// Ownership: `*ip` is allocated with `malloc`; the caller frees it with
+/// `free`. It is NULL on failure.
+/// NULL: `NATS_INVALID_ARG`. Closed: `NATS_CONNECTION_CLOSED`. A server that
+/// did not say: `NATS_NO_SERVER_SUPPORT`.
+///
+/// # Safety
+/// `nc` NULL or valid; `ip` NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn natsConnection_GetClientIP(
+    nc: *mut natsConnection,
+    ip: *mut *mut c_char,
+) -> natsStatus {
+    run("natsConnection_GetClientIP", || {
+        let c = conn(nc)?;
+        // SAFETY: NULL-checked; writable per the contract.
+        let out = unsafe { arg_mut(ip, "ip") }?;
+        *out = ptr::null_mut();
+        *out = c_strdup(&c.conn.client_ip()?)?;
+        Ok(())
+    })
+}
+
+/// The local IP address and port of the connection's socket.
+///
+/// Ownership: `*ip` is allocated with `malloc`; the caller frees it with
+/// `free`. On failure `*ip` is NULL and `*port` 0.
+/// NULL: `NATS_INVALID_ARG`. Closed: `NATS_CONNECTION_CLOSED`. No socket right
+/// now (reconnecting): `NATS_CONNECTION_DISCONNECTED`.
+///
+/// # Safety
+/// `nc` NULL or valid; `ip` and `port` NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn natsConnection_GetLocalIPAndPort(
+    nc: *mut natsConnection,
+    ip: *mut *mut c_char,
+    port: *mut c_int,
+) -> natsStatus {
+    run("natsConnection_GetLocalIPAndPort", || {
+        let c = conn(nc)?;
+        // SAFETY: NULL-checked; writable per the contract.
+        let ip = unsafe { arg_mut(ip, "ip") }?;
+        // SAFETY: as above.
+        let port = unsafe { arg_mut(port, "port") }?;
+        *ip = ptr::null_mut();
+        *port = 0;
+        let addr = c.conn.local_addr()?;
+        *ip = c_strdup(&addr.ip().to_string())?;
+        *port = c_int::from(addr.port());
         Ok(())
     })
 }

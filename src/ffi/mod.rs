@@ -250,3 +250,55 @@ pub(crate) fn c_array<T>(items: &[*const T]) -> Result<*mut *const T> {
     unsafe { std::ptr::copy_nonoverlapping(items.as_ptr(), p, items.len()) };
     Ok(p)
 }
+
+/// Copies `s` into a NUL-terminated string allocated with `malloc` (the C
+/// caller frees it with `free`). Interior NULs cut the string short.
+pub(crate) fn c_strdup(s: &str) -> Result<*mut c_char> {
+    let bytes = s.as_bytes();
+    let len = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
+    // SAFETY: malloc with a non-zero size; the result is checked for NULL.
+    let p = unsafe { libc::malloc(len + 1) }.cast::<u8>();
+    if p.is_null() {
+        return Err(Error::new(ErrorKind::NoMemory, "out of memory"));
+    }
+    // SAFETY: p has room for len + 1 bytes; the regions do not overlap.
+    unsafe {
+        std::ptr::copy_nonoverlapping(bytes.as_ptr(), p, len);
+        *p.add(len) = 0;
+    }
+    Ok(p.cast::<c_char>())
+}
+
+/// Copies `items` into a `malloc`ed array of `malloc`ed C strings (the C
+/// caller frees each string, then the array, with `free`). An empty list is
+/// `(NULL, 0)`.
+pub(crate) fn c_string_array(items: &[String]) -> Result<(*mut *mut c_char, std::ffi::c_int)> {
+    if items.is_empty() {
+        return Ok((std::ptr::null_mut(), 0));
+    }
+    let count = std::ffi::c_int::try_from(items.len())
+        .map_err(|_| Error::new(ErrorKind::NoMemory, "too many strings"))?;
+    let mut strings: Vec<*const c_char> = Vec::with_capacity(items.len());
+    for s in items {
+        match c_strdup(s) {
+            Ok(p) => strings.push(p.cast_const()),
+            Err(e) => {
+                for p in strings {
+                    // SAFETY: each came from malloc in c_strdup and is freed once.
+                    unsafe { libc::free(p.cast_mut().cast()) };
+                }
+                return Err(e);
+            }
+        }
+    }
+    match c_array(&strings) {
+        Ok(arr) => Ok((arr.cast::<*mut c_char>(), count)),
+        Err(e) => {
+            for p in strings {
+                // SAFETY: as above.
+                unsafe { libc::free(p.cast_mut().cast()) };
+            }
+            Err(e)
+        }
+    }
+}

@@ -15,6 +15,33 @@ pub(crate) struct ConnCb {
     pub closure: SendPtr<c_void>,
 }
 
+/// Callback that chooses the wait before the next pass over the server list
+/// while reconnecting: it gets the number of full passes made so far (from 1)
+/// and returns milliseconds to wait (a negative value counts as 0).
+pub type natsCustomReconnectDelayHandler = Option<
+    unsafe extern "C" fn(nc: *mut natsConnection, attempts: c_int, closure: *mut c_void) -> i64,
+>;
+
+/// A C custom reconnect delay callback and its closure.
+#[derive(Clone, Copy)]
+pub(crate) struct DelayCb {
+    pub f: unsafe extern "C" fn(*mut natsConnection, c_int, *mut c_void) -> i64,
+    pub closure: SendPtr<c_void>,
+}
+
+impl DelayCb {
+    /// Invokes the C callback; a negative result is 0.
+    ///
+    /// # Safety
+    /// `nc` must be a live connection; the closure is the user's.
+    pub(crate) unsafe fn call(&self, nc: *mut natsConnection, attempts: u32) -> Duration {
+        let attempts = c_int::try_from(attempts).unwrap_or(c_int::MAX);
+        // SAFETY: forwarded contract.
+        let ms = unsafe { (self.f)(nc, attempts, self.closure.0) };
+        millis(ms).unwrap_or(Duration::ZERO)
+    }
+}
+
 /// A C error callback and its closure.
 #[derive(Clone, Copy)]
 pub(crate) struct ErrCb {
@@ -66,6 +93,10 @@ pub struct natsOptions {
     pub(crate) closed: Option<ConnCb>,
     pub(crate) disconnected: Option<ConnCb>,
     pub(crate) reconnected: Option<ConnCb>,
+    pub(crate) connected: Option<ConnCb>,
+    pub(crate) discovered: Option<ConnCb>,
+    pub(crate) lame_duck: Option<ConnCb>,
+    pub(crate) reconnect_delay: Option<DelayCb>,
     pub(crate) err: Option<ErrCb>,
 }
 
@@ -358,8 +389,8 @@ pub unsafe extern "C" fn natsOptions_SetReconnectWait(
     })
 }
 
-/// Sets the random extra reconnect wait, in ms (both >= 0; the TLS value is
-/// kept for when TLS is supported).
+/// Sets the random extra reconnect wait, in ms: `jitter` for plain
+/// connections, `jitterTLS` for TLS ones (both >= 0, else `NATS_INVALID_ARG`).
 ///
 /// # Safety
 /// `opts` must be NULL or valid.
@@ -371,8 +402,8 @@ pub unsafe extern "C" fn natsOptions_SetReconnectJitter(
 ) -> natsStatus {
     with_opts("natsOptions_SetReconnectJitter", opts, |o| {
         let d = millis(jitter).ok_or_else(|| bad("jitter must not be negative"))?;
-        millis(jitterTLS).ok_or_else(|| bad("jitter must not be negative"))?;
-        update(o, |x| x.reconnect_jitter(d));
+        let tls = millis(jitterTLS).ok_or_else(|| bad("jitter must not be negative"))?;
+        update(o, |x| x.reconnect_jitter(d).reconnect_jitter_tls(tls));
         Ok(())
     })
 }
@@ -582,6 +613,151 @@ pub unsafe extern "C" fn natsOptions_SetReconnectedCB(
             f,
             closure: SendPtr(closure),
         });
+        Ok(())
+    })
+}
+
+/// Sets a callback that replaces the reconnect wait and jitter: after each
+/// full pass over the server list it is called with the connection and the
+/// number of passes so far (from 1), and returns how many milliseconds to wait
+/// before the next pass (negative: 0). NULL removes it. It runs on the
+/// library's callback thread, never on an io thread.
+///
+/// # Safety
+/// `opts` must be NULL or valid; `closure` is passed back to `cb` as is.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn natsOptions_SetCustomReconnectDelay(
+    opts: *mut natsOptions,
+    cb: natsCustomReconnectDelayHandler,
+    closure: *mut c_void,
+) -> natsStatus {
+    with_opts("natsOptions_SetCustomReconnectDelay", opts, |o| {
+        o.reconnect_delay = cb.map(|f| DelayCb {
+            f,
+            closure: SendPtr(closure),
+        });
+        Ok(())
+    })
+}
+
+/// Whether to keep trying when no server can be reached at connect time.
+///
+/// With `retry` and a `connectedCb`, `natsConnection_Connect` returns
+/// `NATS_NOT_YET_CONNECTED` after a failed first pass, together with a usable
+/// connection that keeps trying in the background (publishes and
+/// subscriptions are buffered) and invokes `connectedCb` once connected.
+/// With `retry` and no callback, `natsConnection_Connect` itself retries, up
+/// to the max reconnect passes, reconnect wait apart, before returning
+/// `NATS_NO_SERVER`. `retry` false also removes the callback.
+///
+/// # Safety
+/// `opts` must be NULL or valid; `closure` is passed back to the callback as is.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn natsOptions_SetRetryOnFailedConnect(
+    opts: *mut natsOptions,
+    retry: bool,
+    connectedCb: natsConnectionHandler,
+    closure: *mut c_void,
+) -> natsStatus {
+    with_opts("natsOptions_SetRetryOnFailedConnect", opts, |o| {
+        update(o, |x| x.retry_on_failed_connect(retry));
+        o.connected = if retry {
+            connectedCb.map(|f| ConnCb {
+                f,
+                closure: SendPtr(closure),
+            })
+        } else {
+            None
+        };
+        Ok(())
+    })
+}
+
+/// Do not add the servers the cluster announces to the server list.
+///
+/// # Safety
+/// `opts` must be NULL or valid.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn natsOptions_SetIgnoreDiscoveredServers(
+    opts: *mut natsOptions,
+    ignore: bool,
+) -> natsStatus {
+    with_opts("natsOptions_SetIgnoreDiscoveredServers", opts, |o| {
+        update(o, |x| x.ignore_discovered_servers(ignore));
+        Ok(())
+    })
+}
+
+/// Sets the callback invoked when the cluster announces servers not known
+/// before (not for those learnt during the first connect). It runs on the
+/// library's callback thread; NULL removes it.
+///
+/// # Safety
+/// `opts` must be NULL or valid; `closure` is passed back to the callback as is.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn natsOptions_SetDiscoveredServersCB(
+    opts: *mut natsOptions,
+    discoveredServersCb: natsConnectionHandler,
+    closure: *mut c_void,
+) -> natsStatus {
+    with_opts("natsOptions_SetDiscoveredServersCB", opts, |o| {
+        o.discovered = discoveredServersCb.map(|f| ConnCb {
+            f,
+            closure: SendPtr(closure),
+        });
+        Ok(())
+    })
+}
+
+/// Sets the callback invoked when the server says it entered lame-duck mode
+/// (it will close connections soon; the client then reconnects as usual).
+/// It runs on the library's callback thread; NULL removes it.
+///
+/// # Safety
+/// `opts` must be NULL or valid; `closure` is passed back to the callback as is.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn natsOptions_SetLameDuckModeCB(
+    opts: *mut natsOptions,
+    lameDuckCb: natsConnectionHandler,
+    closure: *mut c_void,
+) -> natsStatus {
+    with_opts("natsOptions_SetLameDuckModeCB", opts, |o| {
+        o.lame_duck = lameDuckCb.map(|f| ConnCb {
+            f,
+            closure: SendPtr(closure),
+        });
+        Ok(())
+    })
+}
+
+/// Keep reconnecting to a server that rejected the credentials twice in a
+/// row (by default the connection is closed then).
+///
+/// # Safety
+/// `opts` must be NULL or valid.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn natsOptions_SetIgnoreAuthErrorAbort(
+    opts: *mut natsOptions,
+    ignore: bool,
+) -> natsStatus {
+    with_opts("natsOptions_SetIgnoreAuthErrorAbort", opts, |o| {
+        update(o, |x| x.ignore_auth_error_abort(ignore));
+        Ok(())
+    })
+}
+
+/// Reconnect, instead of closing, after a server error that ends the
+/// connection (such as a protocol violation).
+///
+/// # Safety
+/// `opts` must be NULL or valid.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn natsOptions_SetReconnectOnProtocolError(
+    opts: *mut natsOptions,
+    reconnect: bool,
+) -> natsStatus {
+    with_opts("natsOptions_SetReconnectOnProtocolError", opts, |o| {
+        update(o, |x| x.reconnect_on_protocol_error(reconnect));
         Ok(())
     })
 }

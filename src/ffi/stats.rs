@@ -1,7 +1,10 @@
-//! `natsStatistics_*` and `natsConnection_GetStats`.
+//! `natsStatistics_*`, `natsConnection_GetStats`, and the health extension
+//! (`natsConnHealth`, `natsConnection_GetHealth`).
+
+use std::ffi::c_int;
 
 use super::conn::natsConnection;
-use super::{arg_mut, arg_ref, natsStatus, run};
+use super::{arg_mut, arg_ref, natsConnStatus, natsStatus, run};
 use crate::engine::Statistics;
 
 /// Connection counters (`natsStatistics`), created by `natsStatistics_Create`,
@@ -94,6 +97,77 @@ pub unsafe extern "C" fn natsConnection_GetStats(
             ));
         }
         s.stats = c.conn.statistics();
+        Ok(())
+    })
+}
+
+/// Extension (not in nats.c): a snapshot of a connection's health, filled by
+/// `natsConnection_GetHealth`. The header defines `NATS_EXT_CONN_HEALTH` when
+/// this is available.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct natsConnHealth {
+    /// The connection status (`NATS_CONN_STATUS_CLOSED` once closed).
+    pub status: natsConnStatus,
+    /// Pings sent and not answered yet.
+    pub pingsOut: c_int,
+    /// Unanswered pings that make the connection stale.
+    pub maxPingsOut: c_int,
+    /// The ping interval in milliseconds (0: pings disabled).
+    pub pingIntervalMs: i64,
+    /// Round-trip time of the last answered PING, in nanoseconds (-1: none yet).
+    pub lastRttNs: i64,
+    /// Milliseconds since a server last sent anything on this connection
+    /// (-1: nothing received yet).
+    pub sinceLastReadMs: i64,
+    /// Successful reconnections so far.
+    pub reconnects: u64,
+    /// The connection's last error status (`NATS_OK` if none); its text is
+    /// read with `natsConnection_ReadLastError`.
+    pub lastError: natsStatus,
+    /// Publishes written to a connection that died before the server
+    /// confirmed them, not yet reported by a failing flush.
+    pub unconfirmedLost: u64,
+}
+
+fn clamp_i64(v: u128) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+/// Extension (not in nats.c): fills `health` with a snapshot of the
+/// connection's health: status, pings outstanding, ping settings, last
+/// round-trip time, time since the server last sent anything, reconnections,
+/// last error. Works on a closed connection too (status
+/// `NATS_CONN_STATUS_CLOSED`).
+///
+/// NULL: `nc` or `health` NULL gives `NATS_INVALID_ARG`.
+///
+/// # Safety
+/// `nc` NULL or valid; `health` NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn natsConnection_GetHealth(
+    nc: *mut natsConnection,
+    health: *mut natsConnHealth,
+) -> natsStatus {
+    run("natsConnection_GetHealth", || {
+        // SAFETY: NULL or valid per the contract.
+        let c = unsafe { arg_ref(nc, "connection") }?;
+        // SAFETY: NULL or writable per the contract.
+        let out = unsafe { arg_mut(health, "health") }?;
+        let h = c.conn.health();
+        *out = natsConnHealth {
+            status: h.status.into(),
+            pingsOut: h.pings_out,
+            maxPingsOut: h.max_pings_out,
+            pingIntervalMs: h.ping_interval.map_or(0, |d| clamp_i64(d.as_millis())),
+            lastRttNs: h.last_rtt.map_or(-1, |d| clamp_i64(d.as_nanos())),
+            sinceLastReadMs: h.since_last_read.map_or(-1, |d| clamp_i64(d.as_millis())),
+            reconnects: h.reconnects,
+            lastError: h
+                .last_error
+                .map_or(natsStatus::NATS_OK, |e| natsStatus::from(e.kind())),
+            unconfirmedLost: h.unconfirmed_lost,
+        };
         Ok(())
     })
 }
