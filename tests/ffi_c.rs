@@ -531,3 +531,74 @@ fn examples_c_build() {
     }
     assert!(n >= 4, "expected at least 4 C examples, found {n}");
 }
+
+/// The seed's story in C (`examples/c/stale_demo.c`) on our library: server 1
+/// frozen, stale detected within the ping arithmetic, the cause visible in
+/// the disconnected callback, failover to server 2, everything published
+/// while reconnecting delivered once, and the loss of publishes written into
+/// the frozen socket reported by the first flush. `scripts/stale_demo.sh`
+/// runs the same program on nats.c for comparison.
+#[test]
+fn stale_demo_story() {
+    let a = artifacts();
+    let out = a.profile_dir.join("stale-demo-check");
+    fs::create_dir_all(&out).expect("mkdir stale-demo-check");
+    let exe = out.join("stale_demo");
+    let src = manifest_dir().join("examples/c/stale_demo.c");
+    compile_ours_with(&src, &exe, &["-std=c11", "-D_GNU_SOURCE"]);
+    let bin = common::server_binary();
+    let r = run(
+        &exe,
+        &[("NATS_SERVER_BIN", bin.to_str().expect("utf8 path"))],
+        &[],
+    );
+    assert!(
+        r.status.is_some_and(|s| s.success()),
+        "{}",
+        r.describe("stale_demo")
+    );
+    let line = r
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("RESULT "))
+        .unwrap_or_else(|| panic!("no RESULT line\n{}", r.describe("stale_demo")));
+    let get = |k: &str| -> String {
+        line.split_whitespace()
+            .find_map(|kv| kv.strip_prefix(&format!("{k}=")))
+            .unwrap_or_else(|| panic!("no {k} in {line}"))
+            .to_string()
+    };
+    let num = |k: &str| -> i64 { get(k).parse().unwrap_or_else(|_| panic!("{k} in {line}")) };
+    eprintln!("FIGURE stale_demo (ours): {line}");
+    let figures = common::artifacts_dir().join("health-figures.txt");
+    if let Ok(mut f) = fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(figures)
+    {
+        use std::io::Write;
+        let _ = writeln!(f, "stale_demo (C, ours): {line}");
+    }
+    let why = r.describe("stale_demo");
+    assert_eq!(get("cb_last_error"), "Stale_Connection", "{why}");
+    // 500 ms interval, 2 pings out: stale on the 3rd tick without a PONG.
+    let detection = num("detection_ms");
+    assert!(
+        (900..=2500).contains(&detection),
+        "detection {detection} ms\n{why}"
+    );
+    assert!(num("reconnect_ms") >= detection, "{why}");
+    assert_eq!(num("reconnects"), 1, "{why}");
+    assert_eq!(num("duplicates"), 0, "{why}");
+    assert_eq!(num("failed"), 0, "{why}");
+    assert_eq!(num("lost_after_detection"), 0, "{why}");
+    // Publishes made while server 2 was paused went through the buffer.
+    assert!(num("delivered") > 10, "{why}");
+    if num("lost") > 0 {
+        assert_eq!(
+            num("first_flush"),
+            10,
+            "NATS_CONNECTION_DISCONNECTED\n{why}"
+        );
+    }
+}
