@@ -153,6 +153,10 @@ fn frozen_network_is_detected_and_nothing_is_lost_silently() {
 
     proxy.freeze();
     let frozen_at = Instant::now();
+    // B is slow to take over: paused until 300 ms after the detection, so
+    // the client buffers what is published while it reconnects.
+    b.pause();
+    let mut b_paused = true;
     let mut ok: Vec<u64> = Vec::new();
     let mut while_reconnecting: Vec<u64> = Vec::new();
     let mut seq = 0u64;
@@ -173,6 +177,13 @@ fn frozen_network_is_detected_and_nothing_is_lost_silently() {
         }
         if rec.count("reconnected") > 0 {
             after_reconnect += 1;
+        }
+        if b_paused
+            && rec.count("disconnected") > 0
+            && rec.wait("disconnected", 1).0.elapsed() >= Duration::from_millis(300)
+        {
+            b.resume();
+            b_paused = false;
         }
         std::thread::sleep(Duration::from_millis(1));
     }
@@ -227,6 +238,7 @@ fn frozen_network_is_detected_and_nothing_is_lost_silently() {
         seen.len()
     ));
     assert_eq!(dups, 0, "duplicates");
+    assert!(while_reconnecting.len() > 50, "B was paused for 300 ms");
     assert!(
         missing_reconnecting.is_empty(),
         "publishes made while reconnecting were lost: {missing_reconnecting:?}"
