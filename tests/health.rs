@@ -645,3 +645,37 @@ fn application_requested_reconnect() {
         ErrorKind::ConnectionClosed
     );
 }
+
+/// When every server has used its attempts, the connection closes: closed
+/// fires once, and the last error says no server is left and why the
+/// connection was lost in the first place.
+#[test]
+fn exhausted_reconnect_attempts_close_with_the_cause() {
+    let mut server = NatsServer::start();
+    let rec = Arc::new(Recorder::default());
+    let nc = rec
+        .options(
+            ping_opts(Duration::from_secs(60))
+                .url(&server.url())
+                .max_reconnect(3)
+                .reconnect_wait(Duration::from_millis(20)),
+        )
+        .connect()
+        .expect("connect");
+    server.stop();
+    let (t0, _, _) = rec.wait("disconnected", 1);
+    let (t1, kind, text) = rec.wait("closed", 1);
+    report(&format!(
+        "exhausted: max_reconnect=3 wait=20ms closed_after_ms={}",
+        (t1 - t0).as_millis()
+    ));
+    assert_eq!(kind, Some(ErrorKind::NoServer), "{text}");
+    assert!(text.contains("closed by the server"), "{text}");
+    assert_eq!(nc.status(), ConnStatus::Closed);
+    assert_eq!(rec.count("disconnected"), 1);
+    assert_eq!(rec.count("closed"), 1);
+    assert_eq!(
+        nc.publish("x", b"").expect_err("closed").kind(),
+        ErrorKind::ConnectionClosed
+    );
+}
