@@ -14,6 +14,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use crate::error::{Error, ErrorKind, Result};
 
 pub mod conn;
+mod header;
 pub mod inbox;
 pub mod library;
 pub mod msg;
