@@ -217,6 +217,24 @@ header_round_trips(natsConnection *nc)
     natsSubscription_Destroy(sub);
 }
 
+/* Defect 11: no flusher delay here; the newer setter is accepted and validated. */
+static void
+flusher_wait(void)
+{
+    natsOptions *o = NULL;
+
+    CHECK_STATUS(natsOptions_SetFlusherWaitMicros(NULL, 0), NATS_INVALID_ARG,
+                 "SetFlusherWaitMicros(NULL)");
+    if (CHECK_STATUS(natsOptions_Create(&o), NATS_OK, "options for SetFlusherWaitMicros")) {
+        CHECK_STATUS(natsOptions_SetFlusherWaitMicros(o, -1), NATS_INVALID_ARG,
+                     "SetFlusherWaitMicros(-1)");
+        CHECK_STATUS(natsOptions_SetFlusherWaitMicros(o, 0), NATS_OK, "SetFlusherWaitMicros(0)");
+        CHECK_STATUS(natsOptions_SetFlusherWaitMicros(o, 1000), NATS_OK,
+                     "SetFlusherWaitMicros(1000)");
+        natsOptions_Destroy(o);
+    }
+}
+
 int
 main(void)
 {
@@ -224,6 +242,7 @@ main(void)
     natsStatus      s;
 
     null_out_pointers();
+    flusher_wait();
     null_connection_out_pointer();
 
     s = natsConnection_ConnectTo(&nc, test_url());

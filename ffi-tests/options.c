@@ -36,6 +36,7 @@ setters_reject_null_options(void)
     NULLOPTS(natsOptions_SetPingInterval(NULL, 1000));
     NULLOPTS(natsOptions_SetMaxPingsOut(NULL, 2));
     NULLOPTS(natsOptions_SetNoEcho(NULL, true));
+    NULLOPTS(natsOptions_SetSendAsap(NULL, true));
     NULLOPTS(natsOptions_SetNoRandomize(NULL, true));
     NULLOPTS(natsOptions_SetUserInfo(NULL, "user", "pwd"));
     NULLOPTS(natsOptions_SetToken(NULL, "token"));
@@ -83,6 +84,8 @@ setters_on(natsOptions *o)
     EXPECT(natsOptions_SetPedantic(o, false), NATS_OK);
     EXPECT(natsOptions_SetNoEcho(o, true), NATS_OK);
     EXPECT(natsOptions_SetNoEcho(o, false), NATS_OK);
+    EXPECT(natsOptions_SetSendAsap(o, true), NATS_OK);
+    EXPECT(natsOptions_SetSendAsap(o, false), NATS_OK);
     EXPECT(natsOptions_SetNoRandomize(o, true), NATS_OK);
     EXPECT(natsOptions_SetNoRandomize(o, false), NATS_OK);
 

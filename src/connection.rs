@@ -10,7 +10,7 @@
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
-use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU8, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -210,8 +210,14 @@ pub(crate) struct SubShared {
     rx: Receiver<Message>,
     pending_msgs: AtomicUsize,
     pending_bytes: AtomicUsize,
-    limit_msgs: AtomicUsize,
-    limit_bytes: AtomicUsize,
+    /// High-water marks of `pending_msgs` / `pending_bytes` since creation or
+    /// the last `clear_max_pending`.
+    max_pending_msgs: AtomicUsize,
+    max_pending_bytes: AtomicUsize,
+    /// Pending limits as set; a negative value means unlimited (kept as given
+    /// so the C API reads back what was set, as nats.c does).
+    limit_msgs: AtomicI64,
+    limit_bytes: AtomicI64,
     dropped: AtomicU64,
     delivered: AtomicU64,
     slow: AtomicBool,
@@ -228,11 +234,32 @@ impl SubShared {
             .compare_exchange(SUB_OPEN, state, Ordering::AcqRel, Ordering::Acquire);
     }
 
+    /// True if queueing one more message of `size` bytes on top of `msgs` /
+    /// `bytes` pending would exceed a limit (negative limits never do).
+    fn over_limit(&self, msgs: usize, bytes: usize, size: usize) -> bool {
+        let exceeds =
+            |limit: i64, value: usize| u64::try_from(limit).is_ok_and(|l| value as u64 > l);
+        exceeds(self.limit_msgs.load(Ordering::Relaxed), msgs + 1)
+            || exceeds(self.limit_bytes.load(Ordering::Relaxed), bytes + size)
+    }
+
     fn consumed(&self, m: &Message) {
         self.pending_msgs.fetch_sub(1, Ordering::AcqRel);
         self.pending_bytes.fetch_sub(m.size(), Ordering::AcqRel);
         self.delivered.fetch_add(1, Ordering::AcqRel);
     }
+}
+
+/// A pending limit as stored: `None` (unlimited) is -1.
+fn limit_of(n: Option<usize>) -> i64 {
+    n.map_or(-1, |n| i64::try_from(n).unwrap_or(i64::MAX))
+}
+
+/// A stored pending limit as the Rust API reports it (negative: `None`).
+fn limit_from(v: i64) -> Option<usize> {
+    u64::try_from(v)
+        .ok()
+        .map(|v| usize::try_from(v).unwrap_or(usize::MAX))
 }
 
 /// Request multiplexer: one wildcard inbox subscription per connection.
@@ -256,9 +283,7 @@ impl SubSink for Sink {
                 let size = frame.header_len + frame.payload_len;
                 let pm = s.pending_msgs.load(Ordering::Acquire);
                 let pb = s.pending_bytes.load(Ordering::Acquire);
-                if pm >= s.limit_msgs.load(Ordering::Relaxed)
-                    || pb + size > s.limit_bytes.load(Ordering::Relaxed)
-                {
+                if s.over_limit(pm, pb, size) {
                     s.dropped.fetch_add(1, Ordering::AcqRel);
                     s.slow_report.store(true, Ordering::Release);
                     let first = !s.slow.swap(true, Ordering::AcqRel);
@@ -266,8 +291,10 @@ impl SubSink for Sink {
                 }
                 s.slow.store(false, Ordering::Release);
                 let msg = Message::from_frame_lenient(frame);
-                s.pending_msgs.fetch_add(1, Ordering::AcqRel);
-                s.pending_bytes.fetch_add(size, Ordering::AcqRel);
+                let msgs = s.pending_msgs.fetch_add(1, Ordering::AcqRel) + 1;
+                let bytes = s.pending_bytes.fetch_add(size, Ordering::AcqRel) + size;
+                s.max_pending_msgs.fetch_max(msgs, Ordering::AcqRel);
+                s.max_pending_bytes.fetch_max(bytes, Ordering::AcqRel);
                 if tx.send(msg).is_err() {
                     s.pending_msgs.fetch_sub(1, Ordering::AcqRel);
                     s.pending_bytes.fetch_sub(size, Ordering::AcqRel);
@@ -1213,8 +1240,10 @@ impl Connection {
             rx,
             pending_msgs: AtomicUsize::new(0),
             pending_bytes: AtomicUsize::new(0),
-            limit_msgs: AtomicUsize::new(self.inner.opts.max_pending_msgs),
-            limit_bytes: AtomicUsize::new(self.inner.opts.max_pending_bytes),
+            max_pending_msgs: AtomicUsize::new(0),
+            max_pending_bytes: AtomicUsize::new(0),
+            limit_msgs: AtomicI64::new(limit_of(Some(self.inner.opts.max_pending_msgs))),
+            limit_bytes: AtomicI64::new(limit_of(Some(self.inner.opts.max_pending_bytes))),
             dropped: AtomicU64::new(0),
             delivered: AtomicU64::new(0),
             slow: AtomicBool::new(false),
@@ -1824,12 +1853,68 @@ impl Subscription {
         self.conn.lock().engine.has_sub(self.sid()) || !self.shared.rx.is_empty()
     }
 
-    /// Messages received but not yet handed to the application.
+    /// Fails unless the subscription is still valid: the check the statistics
+    /// calls of the C API make first (nats.c reports a closed subscription,
+    /// whatever closed it, as `InvalidSubscription`).
+    pub(crate) fn check_stats(&self) -> Result<()> {
+        if self.is_valid() {
+            Ok(())
+        } else {
+            err(ErrorKind::InvalidSubscription, "subscription is not valid")
+        }
+    }
+
+    /// Messages received but not yet handed to the application, and their
+    /// size in bytes (headers plus payload): `(messages, bytes)`.
+    ///
+    /// # Examples
+    /// ```no_run
+    /// # let nc = nats::Connection::connect("nats://127.0.0.1:4222")?;
+    /// let sub = nc.subscribe("updates")?;
+    /// let (msgs, bytes) = sub.pending();
+    /// println!("{msgs} messages ({bytes} bytes) waiting");
+    /// # Ok::<(), nats::Error>(())
+    /// ```
     pub fn pending(&self) -> (usize, usize) {
         (
             self.shared.pending_msgs.load(Ordering::Acquire),
             self.shared.pending_bytes.load(Ordering::Acquire),
         )
+    }
+
+    /// The highest [`Subscription::pending`] values reached since the
+    /// subscription was created or [`Subscription::clear_max_pending`] was
+    /// last called: `(messages, bytes)`.
+    ///
+    /// # Examples
+    /// ```no_run
+    /// # let nc = nats::Connection::connect("nats://127.0.0.1:4222")?;
+    /// let sub = nc.subscribe("updates")?;
+    /// let (msgs, bytes) = sub.max_pending();
+    /// println!("at most {msgs} messages ({bytes} bytes) were waiting");
+    /// # Ok::<(), nats::Error>(())
+    /// ```
+    pub fn max_pending(&self) -> (usize, usize) {
+        (
+            self.shared.max_pending_msgs.load(Ordering::Acquire),
+            self.shared.max_pending_bytes.load(Ordering::Acquire),
+        )
+    }
+
+    /// Resets the high-water marks of [`Subscription::max_pending`] to 0; the
+    /// next queued message sets them again.
+    ///
+    /// # Examples
+    /// ```no_run
+    /// # let nc = nats::Connection::connect("nats://127.0.0.1:4222")?;
+    /// let sub = nc.subscribe("updates")?;
+    /// sub.clear_max_pending();
+    /// assert_eq!(sub.max_pending(), (0, 0));
+    /// # Ok::<(), nats::Error>(())
+    /// ```
+    pub fn clear_max_pending(&self) {
+        self.shared.max_pending_msgs.store(0, Ordering::Release);
+        self.shared.max_pending_bytes.store(0, Ordering::Release);
     }
 
     /// Messages dropped because of the pending limits.
@@ -1843,13 +1928,50 @@ impl Subscription {
     }
 
     /// Sets the pending limits (messages, bytes); `None` means unlimited.
+    /// A message that would take the pending count or size over a limit is
+    /// dropped (see [`Subscription::dropped`]) and reported as a slow consumer.
+    ///
+    /// # Examples
+    /// ```no_run
+    /// # let nc = nats::Connection::connect("nats://127.0.0.1:4222")?;
+    /// let sub = nc.subscribe("updates")?;
+    /// sub.set_pending_limits(Some(1000), None);
+    /// assert_eq!(sub.pending_limits(), (Some(1000), None));
+    /// # Ok::<(), nats::Error>(())
+    /// ```
     pub fn set_pending_limits(&self, msgs: Option<usize>, bytes: Option<usize>) {
-        self.shared
-            .limit_msgs
-            .store(msgs.unwrap_or(usize::MAX), Ordering::Release);
-        self.shared
-            .limit_bytes
-            .store(bytes.unwrap_or(usize::MAX), Ordering::Release);
+        self.set_pending_limits_raw(limit_of(msgs), limit_of(bytes));
+    }
+
+    /// The pending limits (messages, bytes); `None` means unlimited. They
+    /// start as the options' `max_pending_msgs` / `max_pending_bytes`.
+    ///
+    /// # Examples
+    /// ```no_run
+    /// # let nc = nats::Connection::connect("nats://127.0.0.1:4222")?;
+    /// let sub = nc.subscribe("updates")?;
+    /// let (msgs, bytes) = sub.pending_limits();
+    /// println!("limits: {msgs:?} messages, {bytes:?} bytes");
+    /// # Ok::<(), nats::Error>(())
+    /// ```
+    pub fn pending_limits(&self) -> (Option<usize>, Option<usize>) {
+        let (m, b) = self.pending_limits_raw();
+        (limit_from(m), limit_from(b))
+    }
+
+    /// Sets the limits as nats.c stores them: any negative value means
+    /// unlimited and is read back unchanged by `pending_limits_raw`.
+    pub(crate) fn set_pending_limits_raw(&self, msgs: i64, bytes: i64) {
+        self.shared.limit_msgs.store(msgs, Ordering::Release);
+        self.shared.limit_bytes.store(bytes, Ordering::Release);
+    }
+
+    /// The limits as stored (negative: unlimited).
+    pub(crate) fn pending_limits_raw(&self) -> (i64, i64) {
+        (
+            self.shared.limit_msgs.load(Ordering::Acquire),
+            self.shared.limit_bytes.load(Ordering::Acquire),
+        )
     }
 
     /// An iterator over messages; it ends when the subscription or connection closes.

@@ -205,6 +205,40 @@ fn async_handler_gets_messages_in_order() {
 }
 
 #[test]
+fn pending_limits_and_max_pending() {
+    let srv = NatsServer::start();
+    let nc = Connection::connect(&srv.url()).unwrap();
+    let sub = nc.subscribe("pend").unwrap();
+    assert_eq!(sub.pending_limits(), (Some(65536), Some(64 * 1024 * 1024)));
+    sub.set_pending_limits(None, None);
+    assert_eq!(sub.pending_limits(), (None, None));
+    sub.set_pending_limits(Some(5), None);
+    assert_eq!(sub.pending_limits(), (Some(5), None));
+    for _ in 0..8 {
+        nc.publish("pend", b"hello").unwrap();
+    }
+    nc.flush().unwrap();
+    wait_for("8 messages seen", || {
+        sub.pending().0 as u64 + sub.dropped() == 8
+    });
+    assert_eq!(sub.pending(), (5, 25));
+    assert_eq!(sub.max_pending(), (5, 25));
+    assert_eq!(sub.dropped(), 3);
+    assert_eq!(sub.next_msg(T).unwrap_err().kind(), ErrorKind::SlowConsumer);
+    for _ in 0..2 {
+        sub.next_msg(T).unwrap();
+    }
+    assert_eq!((sub.pending(), sub.max_pending()), ((3, 15), (5, 25)));
+    sub.clear_max_pending();
+    assert_eq!(sub.max_pending(), (0, 0));
+    nc.publish("pend", b"hello").unwrap();
+    nc.flush().unwrap();
+    wait_for("one more queued", || sub.pending().0 == 4);
+    assert_eq!(sub.max_pending(), (4, 20));
+    assert_eq!(sub.delivered(), 2);
+}
+
+#[test]
 fn headers_round_trip() {
     let srv = NatsServer::start();
     let nc = Connection::connect(&srv.url()).unwrap();

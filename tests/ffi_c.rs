@@ -73,10 +73,12 @@ c_tests!(
     async_sub,
     request_reply,
     headers,
+    header_api,
     bad_input,
     hardening,
     fork,
     health,
+    sub_stats,
 );
 
 // ---------------------------------------------------------------------------

@@ -51,6 +51,7 @@ typedef struct __natsStatistics     natsStatistics;
 typedef struct __natsSubscription   natsSubscription;
 typedef struct __natsMsg            natsMsg;
 typedef struct __natsOptions        natsOptions;
+typedef struct __natsHeader         natsHeader;
 typedef char                        natsInbox;
 
 /* Extension (not in nats.c): defined when natsConnHealth and
@@ -451,6 +452,49 @@ natsStatus natsConnection_PublishRequestString(natsConnection *nc,
                                                const char *str);
 
 /**
+ * Publishes `dataLen` bytes at `data` on `subj`, like `natsConnection_Publish`.
+ *
+ * nats.c writes the message to the socket in place instead of leaving it to
+ * its flusher thread. Here every publish already wakes the I/O thread to
+ * write at once, so this is the same call as `natsConnection_Publish`, with
+ * the same checks and statuses.
+ *
+ * # Safety
+ * As `natsConnection_Publish`.
+ */
+NATS_EXTERN
+natsStatus natsConnection_Send(natsConnection *nc,
+                               const char *subj,
+                               const void *data,
+                               int dataLen);
+
+/**
+ * Publishes a message, like `natsConnection_PublishMsg` (the same call here:
+ * see `natsConnection_Send`). The message is not destroyed.
+ *
+ * NULL: `nc` or `msg` NULL returns `NATS_INVALID_ARG`.
+ *
+ * # Safety
+ * `nc` and `msg` NULL or valid.
+ */
+NATS_EXTERN natsStatus natsConnection_SendMsg(natsConnection *nc, natsMsg *msg);
+
+/**
+ * Publishes with a reply subject, like `natsConnection_PublishRequest` (the
+ * same call here: see `natsConnection_Send`). NULL or empty reply:
+ * `NATS_INVALID_ARG`.
+ *
+ * # Safety
+ * As `natsConnection_PublishRequest`.
+ */
+NATS_EXTERN
+natsStatus natsConnection_SendRequest(natsConnection *nc,
+                                      const char *subj,
+                                      const char *reply,
+                                      const void *data,
+                                      int dataLen);
+
+/**
  * Sends a request and waits up to `timeout` ms for the reply. All requests of
  * a connection share one wildcard inbox subscription.
  *
@@ -542,6 +586,27 @@ NATS_EXTERN natsConnStatus natsConnection_Status(natsConnection *nc);
  * `nc` NULL or valid.
  */
 NATS_EXTERN bool natsConnection_IsClosed(natsConnection *nc);
+
+/**
+ * True while the connection drains. Always false for now: draining
+ * (`natsConnection_Drain`) is not implemented yet. False for NULL.
+ *
+ * # Safety
+ * `nc` NULL or valid.
+ */
+NATS_EXTERN bool natsConnection_IsDraining(natsConnection *nc);
+
+/**
+ * The connection's name, as set with `natsOptions_SetName`; NULL for a NULL
+ * connection or when no name was set.
+ *
+ * Ownership: the string belongs to the connection and stays valid until
+ * `natsConnection_Destroy`; do not free it.
+ *
+ * # Safety
+ * `nc` NULL or valid.
+ */
+NATS_EXTERN const char *natsConnection_GetName(natsConnection *nc);
 
 /**
  * True while reconnecting.
@@ -821,6 +886,161 @@ NATS_EXTERN int natsConnection_Buffered(natsConnection *nc);
  * `nc` NULL or valid.
  */
 NATS_EXTERN natsStatus natsConnection_HasHeaderSupport(natsConnection *nc);
+
+/**
+ * Creates an empty header map.
+ *
+ * NULL: `new_header` NULL → `NATS_INVALID_ARG`.
+ *
+ * Ownership: on success `*new_header` receives a new header map that the
+ * caller destroys with `natsHeader_Destroy`; on failure it is left unchanged.
+ *
+ * # Safety
+ * `new_header` must be NULL or writable.
+ */
+NATS_EXTERN natsStatus natsHeader_New(natsHeader **new_header);
+
+/**
+ * Sets `key` to the single value `value`, replacing any values it had (a
+ * key already present keeps its place in `natsHeader_Keys`).
+ *
+ * Keys are case-sensitive. CR and LF in `value` are stored as spaces (so the
+ * map can become message headers without corrupting the header block).
+ *
+ * NULL: `h` NULL, `key` NULL or empty, or `value` NULL → `NATS_INVALID_ARG`
+ * (as nats.c's code does; an empty `value` is fine). Unlike nats.c, a key
+ * holding `:`, blanks, control or non-ASCII characters, and a key or value
+ * that is not UTF-8, are rejected with `NATS_INVALID_ARG`, as for
+ * `natsMsgHeader_Set`.
+ *
+ * Ownership: `key` and `value` are copied. Strings previously returned for
+ * this key become invalid.
+ *
+ * Thread-safety: a header map must not be used from several threads at once.
+ *
+ * # Safety
+ * `h` must be NULL or a live header map; `key` and `value` NULL or
+ * NUL-terminated.
+ */
+NATS_EXTERN natsStatus natsHeader_Set(natsHeader *h, const char *key, const char *value);
+
+/**
+ * Appends `value` to the values of `key`, creating the key if needed.
+ *
+ * Keys are case-sensitive; values keep the order in which they were added.
+ * CR and LF in `value` are stored as spaces.
+ *
+ * NULL: as for `natsHeader_Set` (`value` NULL → `NATS_INVALID_ARG`).
+ *
+ * Ownership: `key` and `value` are copied.
+ *
+ * Thread-safety: a header map must not be used from several threads at once.
+ *
+ * # Safety
+ * `h` must be NULL or a live header map; `key` and `value` NULL or
+ * NUL-terminated.
+ */
+NATS_EXTERN natsStatus natsHeader_Add(natsHeader *h, const char *key, const char *value);
+
+/**
+ * Gets the first value of `key` (keys are case-sensitive).
+ *
+ * Returns `NATS_NOT_FOUND` if there is no such key (the thread's last error
+ * is then left as it was, as in nats.c).
+ *
+ * NULL: `h` NULL, `key` NULL or empty, or `value` NULL → `NATS_INVALID_ARG`
+ * (and `*value` is left unchanged). Otherwise `*value` is set to NULL unless
+ * a value is found.
+ *
+ * Ownership: the string belongs to the header map and must not be freed or
+ * altered; it stays valid until the map is modified or destroyed.
+ *
+ * # Safety
+ * `h` must be NULL or a live header map; `key` NULL or NUL-terminated;
+ * `value` NULL or writable.
+ */
+NATS_EXTERN natsStatus natsHeader_Get(natsHeader *h, const char *key, const char **value);
+
+/**
+ * Gets all values of `key`, in the order they were added.
+ *
+ * Returns `NATS_NOT_FOUND` if there is no such key (the thread's last error
+ * is then left as it was, as in nats.c).
+ *
+ * NULL: `h` NULL, `key` NULL or empty, `values` or `count` NULL →
+ * `NATS_INVALID_ARG` (outputs left unchanged). Otherwise `*values` is set to
+ * NULL and `*count` to 0 unless values are found.
+ *
+ * Ownership: the caller frees the array `*values` with `free()`, but not the
+ * strings, which belong to the header map and stay valid until it is
+ * modified or destroyed.
+ *
+ * # Safety
+ * `h` must be NULL or a live header map; `key` NULL or NUL-terminated;
+ * `values` and `count` NULL or writable.
+ */
+NATS_EXTERN
+natsStatus natsHeader_Values(natsHeader *h,
+                             const char *key,
+                             const char ***values,
+                             int *count);
+
+/**
+ * Gets all keys, in the order they were first set (nats.c gives them in its
+ * hash table's order, which is unspecified).
+ *
+ * Returns `NATS_NOT_FOUND` if the map is empty (the thread's last error is
+ * then left as it was, as in nats.c).
+ *
+ * NULL: `h`, `keys` or `count` NULL → `NATS_INVALID_ARG` (outputs left
+ * unchanged). Otherwise `*keys` is set to NULL and `*count` to 0 unless keys
+ * are found.
+ *
+ * Ownership: the caller frees the array `*keys` with `free()`, but not the
+ * strings, which belong to the header map and stay valid until it is
+ * modified or destroyed.
+ *
+ * # Safety
+ * `h` must be NULL or a live header map; `keys` and `count` NULL or writable.
+ */
+NATS_EXTERN natsStatus natsHeader_Keys(natsHeader *h, const char ***keys, int *count);
+
+/**
+ * Returns the number of keys (a key with several values counts once).
+ *
+ * NULL: `h` NULL → 0.
+ *
+ * # Safety
+ * `h` must be NULL or a live header map.
+ */
+NATS_EXTERN int natsHeader_KeysCount(natsHeader *h);
+
+/**
+ * Removes `key` and all its values (keys are case-sensitive).
+ *
+ * Returns `NATS_NOT_FOUND` if there is no such key (the thread's last error
+ * is then left as it was, as in nats.c).
+ *
+ * NULL: `h` NULL, or `key` NULL or empty → `NATS_INVALID_ARG`.
+ *
+ * Ownership: strings previously returned for this key become invalid.
+ *
+ * Thread-safety: a header map must not be used from several threads at once.
+ *
+ * # Safety
+ * `h` must be NULL or a live header map; `key` NULL or NUL-terminated.
+ */
+NATS_EXTERN natsStatus natsHeader_Delete(natsHeader *h, const char *key);
+
+/**
+ * Destroys a header map and every string it handed out.
+ *
+ * NULL: `h` NULL does nothing. Must not be called twice for the same map.
+ *
+ * # Safety
+ * `h` must be NULL or a header map from `natsHeader_New` not yet destroyed.
+ */
+NATS_EXTERN void natsHeader_Destroy(natsHeader *h);
 
 /**
  * Creates a new unique inbox subject, `_INBOX.` followed by a unique id.
@@ -1354,6 +1574,29 @@ NATS_EXTERN natsStatus natsOptions_SetPedantic(natsOptions *opts, bool pedantic)
 NATS_EXTERN natsStatus natsOptions_SetNoEcho(natsOptions *opts, bool noEcho);
 
 /**
+ * Asks that every publish be written to the socket at once. Accepted for
+ * compatibility, with no effect: this library always writes as soon as the
+ * io loop wakes (a publish wakes it when it is not already due to write),
+ * batching only what is already queued. There is no flusher delay to skip
+ * (natsc-defects.md #11).
+ *
+ * # Safety
+ * `opts` must be NULL or valid.
+ */
+NATS_EXTERN natsStatus natsOptions_SetSendAsap(natsOptions *opts, bool sendAsap);
+
+/**
+ * How long nats.c's flusher thread waits before writing, in microseconds
+ * (must be >= 0: otherwise `NATS_INVALID_ARG`). Accepted for compatibility,
+ * with no effect: this library has no flusher delay; it writes as soon as
+ * the io loop wakes (natsc-defects.md #11).
+ *
+ * # Safety
+ * `opts` must be NULL or valid.
+ */
+NATS_EXTERN natsStatus natsOptions_SetFlusherWaitMicros(natsOptions *opts, int64_t flusherWaitUs);
+
+/**
  * Try the servers in the given order instead of shuffling them.
  *
  * # Safety
@@ -1735,6 +1978,9 @@ NATS_EXTERN natsConnection *natsSubscription_GetConnection(natsSubscription *sub
 /**
  * Messages queued and not yet delivered.
  *
+ * NULL: `queuedMsgs` or `sub` NULL returns `NATS_INVALID_ARG`. A closed
+ * subscription returns `NATS_INVALID_SUBSCRIPTION`.
+ *
  * # Safety
  * `sub` NULL or valid; `queuedMsgs` NULL or writable.
  */
@@ -1743,21 +1989,33 @@ NATS_EXTERN natsStatus natsSubscription_QueuedMsgs(natsSubscription *sub, uint64
 /**
  * Messages dropped because of the pending limits.
  *
+ * NULL: `sub` or `msgs` NULL returns `NATS_INVALID_ARG`. A closed
+ * subscription returns `NATS_INVALID_SUBSCRIPTION`.
+ *
  * # Safety
- * `sub` NULL or valid; `msgs` writable.
+ * `sub` NULL or valid; `msgs` NULL or writable.
  */
 NATS_EXTERN natsStatus natsSubscription_GetDropped(natsSubscription *sub, int64_t *msgs);
 
 /**
  * Messages delivered to the application.
  *
+ * NULL: `sub` or `msgs` NULL returns `NATS_INVALID_ARG`. A closed
+ * subscription returns `NATS_INVALID_SUBSCRIPTION`.
+ *
  * # Safety
- * `sub` NULL or valid; `msgs` writable.
+ * `sub` NULL or valid; `msgs` NULL or writable.
  */
 NATS_EXTERN natsStatus natsSubscription_GetDelivered(natsSubscription *sub, int64_t *msgs);
 
 /**
- * Sets the pending limits (0 is invalid; negative means unlimited).
+ * Sets the pending limits: a message that would take the pending count over
+ * `msgLimit` or the pending size over `bytesLimit` is dropped (slow consumer).
+ * A negative limit means no limit and is read back unchanged by
+ * `natsSubscription_GetPendingLimits`.
+ *
+ * NULL: `sub` NULL returns `NATS_INVALID_ARG`; so does a limit of 0. A closed
+ * subscription returns `NATS_INVALID_SUBSCRIPTION`.
  *
  * # Safety
  * `sub` NULL or valid.
@@ -1766,6 +2024,90 @@ NATS_EXTERN
 natsStatus natsSubscription_SetPendingLimits(natsSubscription *sub,
                                              int msgLimit,
                                              int bytesLimit);
+
+/**
+ * Reads the pending limits (negative: no limit). Each out-param may be NULL.
+ * The defaults come from `natsOptions_SetMaxPendingMsgs` /
+ * `natsOptions_SetMaxPendingBytes` (65536 messages, 64 MiB).
+ *
+ * NULL: `sub` NULL returns `NATS_INVALID_ARG`. A closed subscription returns
+ * `NATS_INVALID_SUBSCRIPTION`.
+ *
+ * # Safety
+ * `sub` NULL or valid; `msgLimit`, `bytesLimit` NULL or writable.
+ */
+NATS_EXTERN
+natsStatus natsSubscription_GetPendingLimits(natsSubscription *sub,
+                                             int *msgLimit,
+                                             int *bytesLimit);
+
+/**
+ * Reads the number and size (headers plus payload) of the messages queued
+ * and not yet delivered. Each out-param may be NULL.
+ *
+ * NULL: `sub` NULL returns `NATS_INVALID_ARG`. A closed subscription returns
+ * `NATS_INVALID_SUBSCRIPTION`.
+ *
+ * # Safety
+ * `sub` NULL or valid; `msgs`, `bytes` NULL or writable.
+ */
+NATS_EXTERN natsStatus natsSubscription_GetPending(natsSubscription *sub, int *msgs, int *bytes);
+
+/**
+ * Reads the highest pending message count and size reached since the
+ * subscription was created or `natsSubscription_ClearMaxPending` was called.
+ * Each out-param may be NULL.
+ *
+ * NULL: `sub` NULL returns `NATS_INVALID_ARG`. A closed subscription returns
+ * `NATS_INVALID_SUBSCRIPTION`.
+ *
+ * # Safety
+ * `sub` NULL or valid; `msgs`, `bytes` NULL or writable.
+ */
+NATS_EXTERN natsStatus natsSubscription_GetMaxPending(natsSubscription *sub, int *msgs, int *bytes);
+
+/**
+ * Resets the values `natsSubscription_GetMaxPending` reports to 0.
+ *
+ * NULL: `sub` NULL returns `NATS_INVALID_ARG`. A closed subscription returns
+ * `NATS_INVALID_SUBSCRIPTION`.
+ *
+ * # Safety
+ * `sub` NULL or valid.
+ */
+NATS_EXTERN natsStatus natsSubscription_ClearMaxPending(natsSubscription *sub);
+
+/**
+ * Reads all statistics at once: pending messages and bytes, their maximums
+ * (see `natsSubscription_GetMaxPending`), delivered and dropped messages.
+ * Each out-param may be NULL.
+ *
+ * NULL: `sub` NULL returns `NATS_INVALID_ARG`. A closed subscription returns
+ * `NATS_INVALID_SUBSCRIPTION`.
+ *
+ * # Safety
+ * `sub` NULL or valid; every out-param NULL or writable.
+ */
+NATS_EXTERN
+natsStatus natsSubscription_GetStats(natsSubscription *sub,
+                                     int *pendingMsgs,
+                                     int *pendingBytes,
+                                     int *maxPendingMsgs,
+                                     int *maxPendingBytes,
+                                     int64_t *deliveredMsgs,
+                                     int64_t *droppedMsgs);
+
+/**
+ * Does nothing and returns `NATS_OK`: kept for compatibility (nats.c
+ * deprecated it; messages are always delivered as soon as they arrive).
+ *
+ * NULL: `sub` NULL returns `NATS_INVALID_ARG`. Any other subscription,
+ * even a closed one, returns `NATS_OK`, as in nats.c.
+ *
+ * # Safety
+ * `sub` NULL or valid.
+ */
+NATS_EXTERN natsStatus natsSubscription_NoDeliveryDelay(natsSubscription *sub);
 
 /**
  * Unsubscribes if still valid and frees the subscription. After this returns

@@ -63,6 +63,9 @@ pub struct natsConnection {
     pub(crate) me: Arc<AtomicPtr<natsConnection>>,
     pub(crate) subs: SubRegistry,
     last_error_text: Mutex<CString>,
+    /// The name from the options, returned by `natsConnection_GetName`
+    /// (kept here so the pointer lives as long as the connection).
+    name: Option<CString>,
 }
 
 /// Tells callbacks when `natsConnection_Connect` has published the handle.
@@ -188,11 +191,13 @@ fn connect(
         opts = opts.url(u);
     }
     let (conn, connected) = Connection::connect_inner(opts)?;
+    let name = conn.name().and_then(|n| CString::new(n).ok());
     let p = Box::into_raw(Box::new(natsConnection {
         conn,
         me: me.clone(),
         subs,
         last_error_text: Mutex::new(CString::default()),
+        name,
     }));
     me.store(p, Ordering::Release);
     *out = p;
@@ -289,12 +294,26 @@ pub unsafe extern "C" fn natsConnection_Publish(
     data: *const c_void,
     dataLen: c_int,
 ) -> natsStatus {
-    run("natsConnection_Publish", || {
-        let c = conn(nc)?;
-        let s = subject(subj)?;
-        // SAFETY: per the contract.
-        c.conn.publish(s, unsafe { bytes(data, dataLen) }?)
+    // SAFETY: forwarded contract.
+    run("natsConnection_Publish", || unsafe {
+        publish(nc, subj, data, dataLen)
     })
+}
+
+/// The body of `natsConnection_Publish` / `natsConnection_Send`.
+///
+/// # Safety
+/// As `natsConnection_Publish`.
+unsafe fn publish(
+    nc: *mut natsConnection,
+    subj: *const c_char,
+    data: *const c_void,
+    dataLen: c_int,
+) -> Result<()> {
+    let c = conn(nc)?;
+    let s = subject(subj)?;
+    // SAFETY: per the contract.
+    c.conn.publish(s, unsafe { bytes(data, dataLen) }?)
 }
 
 /// Publishes the C string `str` (without its NUL; NULL: empty) on `subj`.
@@ -325,12 +344,21 @@ pub unsafe extern "C" fn natsConnection_PublishMsg(
     nc: *mut natsConnection,
     msg: *mut natsMsg,
 ) -> natsStatus {
-    run("natsConnection_PublishMsg", || {
-        let c = conn(nc)?;
-        // SAFETY: NULL or a valid message.
-        let m = unsafe { arg_ref(msg, "msg") }?;
-        c.conn.publish_message(&m.msg)
+    // SAFETY: forwarded contract.
+    run("natsConnection_PublishMsg", || unsafe {
+        publish_msg(nc, msg)
     })
+}
+
+/// The body of `natsConnection_PublishMsg` / `natsConnection_SendMsg`.
+///
+/// # Safety
+/// `msg` NULL or valid.
+unsafe fn publish_msg(nc: *mut natsConnection, msg: *mut natsMsg) -> Result<()> {
+    let c = conn(nc)?;
+    // SAFETY: NULL or a valid message.
+    let m = unsafe { arg_ref(msg, "msg") }?;
+    c.conn.publish_message(&m.msg)
 }
 
 /// Publishes with a reply subject (NULL or empty reply: `NATS_INVALID_ARG`).
@@ -345,14 +373,29 @@ pub unsafe extern "C" fn natsConnection_PublishRequest(
     data: *const c_void,
     dataLen: c_int,
 ) -> natsStatus {
-    run("natsConnection_PublishRequest", || {
-        let c = conn(nc)?;
-        let s = subject(subj)?;
-        let r = self::reply(reply)?;
-        // SAFETY: per the contract.
-        c.conn
-            .publish_request(s, r, unsafe { bytes(data, dataLen) }?)
+    // SAFETY: forwarded contract.
+    run("natsConnection_PublishRequest", || unsafe {
+        publish_request(nc, subj, reply, data, dataLen)
     })
+}
+
+/// The body of `natsConnection_PublishRequest` / `natsConnection_SendRequest`.
+///
+/// # Safety
+/// As `natsConnection_PublishRequest`.
+unsafe fn publish_request(
+    nc: *mut natsConnection,
+    subj: *const c_char,
+    reply: *const c_char,
+    data: *const c_void,
+    dataLen: c_int,
+) -> Result<()> {
+    let c = conn(nc)?;
+    let s = subject(subj)?;
+    let r = self::reply(reply)?;
+    // SAFETY: per the contract.
+    c.conn
+        .publish_request(s, r, unsafe { bytes(data, dataLen) }?)
 }
 
 /// Publishes a C string with a reply subject.
@@ -371,6 +414,64 @@ pub unsafe extern "C" fn natsConnection_PublishRequestString(
         let s = subject(subj)?;
         let r = self::reply(reply)?;
         c.conn.publish_request(s, r, string_payload(str))
+    })
+}
+
+/// Publishes `dataLen` bytes at `data` on `subj`, like `natsConnection_Publish`.
+///
+/// nats.c writes the message to the socket in place instead of leaving it to
+/// its flusher thread. Here every publish already wakes the I/O thread to
+/// write at once, so this is the same call as `natsConnection_Publish`, with
+/// the same checks and statuses.
+///
+/// # Safety
+/// As `natsConnection_Publish`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn natsConnection_Send(
+    nc: *mut natsConnection,
+    subj: *const c_char,
+    data: *const c_void,
+    dataLen: c_int,
+) -> natsStatus {
+    // SAFETY: forwarded contract.
+    run("natsConnection_Send", || unsafe {
+        publish(nc, subj, data, dataLen)
+    })
+}
+
+/// Publishes a message, like `natsConnection_PublishMsg` (the same call here:
+/// see `natsConnection_Send`). The message is not destroyed.
+///
+/// NULL: `nc` or `msg` NULL returns `NATS_INVALID_ARG`.
+///
+/// # Safety
+/// `nc` and `msg` NULL or valid.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn natsConnection_SendMsg(
+    nc: *mut natsConnection,
+    msg: *mut natsMsg,
+) -> natsStatus {
+    // SAFETY: forwarded contract.
+    run("natsConnection_SendMsg", || unsafe { publish_msg(nc, msg) })
+}
+
+/// Publishes with a reply subject, like `natsConnection_PublishRequest` (the
+/// same call here: see `natsConnection_Send`). NULL or empty reply:
+/// `NATS_INVALID_ARG`.
+///
+/// # Safety
+/// As `natsConnection_PublishRequest`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn natsConnection_SendRequest(
+    nc: *mut natsConnection,
+    subj: *const c_char,
+    reply: *const c_char,
+    data: *const c_void,
+    dataLen: c_int,
+) -> natsStatus {
+    // SAFETY: forwarded contract.
+    run("natsConnection_SendRequest", || unsafe {
+        publish_request(nc, subj, reply, data, dataLen)
     })
 }
 
@@ -548,6 +649,36 @@ pub unsafe extern "C" fn natsConnection_Status(nc: *mut natsConnection) -> natsC
 pub unsafe extern "C" fn natsConnection_IsClosed(nc: *mut natsConnection) -> bool {
     guard("natsConnection_IsClosed", true, || {
         conn(nc).map_or(true, |c| c.conn.is_closed())
+    })
+}
+
+/// True while the connection drains. Always false for now: draining
+/// (`natsConnection_Drain`) is not implemented yet. False for NULL.
+///
+/// # Safety
+/// `nc` NULL or valid.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn natsConnection_IsDraining(nc: *mut natsConnection) -> bool {
+    guard("natsConnection_IsDraining", false, || {
+        conn(nc).is_ok_and(|_| false)
+    })
+}
+
+/// The connection's name, as set with `natsOptions_SetName`; NULL for a NULL
+/// connection or when no name was set.
+///
+/// Ownership: the string belongs to the connection and stays valid until
+/// `natsConnection_Destroy`; do not free it.
+///
+/// # Safety
+/// `nc` NULL or valid.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn natsConnection_GetName(nc: *mut natsConnection) -> *const c_char {
+    guard("natsConnection_GetName", ptr::null(), || {
+        conn(nc)
+            .ok()
+            .and_then(|c| c.name.as_ref())
+            .map_or(ptr::null(), |n| n.as_ptr())
     })
 }
 

@@ -281,6 +281,48 @@ pub unsafe extern "C" fn natsOptions_SetNoEcho(opts: *mut natsOptions, noEcho: b
     })
 }
 
+/// Asks that every publish be written to the socket at once. Accepted for
+/// compatibility, with no effect: this library always writes as soon as the
+/// io loop wakes (a publish wakes it when it is not already due to write),
+/// batching only what is already queued. There is no flusher delay to skip
+/// (natsc-defects.md #11).
+///
+/// # Safety
+/// `opts` must be NULL or valid.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn natsOptions_SetSendAsap(
+    opts: *mut natsOptions,
+    sendAsap: bool,
+) -> natsStatus {
+    with_opts("natsOptions_SetSendAsap", opts, |_| {
+        let _ = sendAsap;
+        Ok(())
+    })
+}
+
+/// How long nats.c's flusher thread waits before writing, in microseconds
+/// (must be >= 0: otherwise `NATS_INVALID_ARG`). Accepted for compatibility,
+/// with no effect: this library has no flusher delay; it writes as soon as
+/// the io loop wakes (natsc-defects.md #11).
+///
+/// # Safety
+/// `opts` must be NULL or valid.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn natsOptions_SetFlusherWaitMicros(
+    opts: *mut natsOptions,
+    flusherWaitUs: i64,
+) -> natsStatus {
+    with_opts("natsOptions_SetFlusherWaitMicros", opts, |_| {
+        if flusherWaitUs < 0 {
+            return Err(Error::new(
+                ErrorKind::InvalidArg,
+                format!("flusher wait must be >= 0, got {flusherWaitUs}"),
+            ));
+        }
+        Ok(())
+    })
+}
+
 /// Try the servers in the given order instead of shuffling them.
 ///
 /// # Safety

@@ -17,7 +17,12 @@ use crate::error::{Error, ErrorKind, Result};
 ///
 /// Methods: natsSubscription_NextMsg, natsSubscription_Unsubscribe,
 /// natsSubscription_AutoUnsubscribe, natsSubscription_IsValid,
-/// natsSubscription_GetSubject, natsSubscription_GetID, natsSubscription_Destroy, ...
+/// natsSubscription_GetSubject, natsSubscription_GetID,
+/// natsSubscription_SetPendingLimits, natsSubscription_GetPendingLimits,
+/// natsSubscription_GetPending, natsSubscription_GetMaxPending,
+/// natsSubscription_ClearMaxPending, natsSubscription_GetStats,
+/// natsSubscription_GetDelivered, natsSubscription_GetDropped,
+/// natsSubscription_Destroy, ...
 pub struct natsSubscription {
     /// Set right after the subscription is registered; a callback that runs
     /// before (it cannot: delivery waits for registration) would wait for it.
@@ -205,6 +210,9 @@ pub unsafe extern "C" fn natsSubscription_GetConnection(
 
 /// Messages queued and not yet delivered.
 ///
+/// NULL: `queuedMsgs` or `sub` NULL returns `NATS_INVALID_ARG`. A closed
+/// subscription returns `NATS_INVALID_SUBSCRIPTION`.
+///
 /// # Safety
 /// `sub` NULL or valid; `queuedMsgs` NULL or writable.
 #[unsafe(no_mangle)]
@@ -213,18 +221,21 @@ pub unsafe extern "C" fn natsSubscription_QueuedMsgs(
     queuedMsgs: *mut u64,
 ) -> natsStatus {
     run("natsSubscription_QueuedMsgs", || {
-        let s = sub_ref(sub)?;
         // SAFETY: NULL-checked; writable per the contract.
         let out = unsafe { arg_mut(queuedMsgs, "queuedMsgs") }?;
-        *out = s.get().pending().0 as u64;
+        let s = stats_ref(sub)?;
+        *out = s.pending().0 as u64;
         Ok(())
     })
 }
 
 /// Messages dropped because of the pending limits.
 ///
+/// NULL: `sub` or `msgs` NULL returns `NATS_INVALID_ARG`. A closed
+/// subscription returns `NATS_INVALID_SUBSCRIPTION`.
+///
 /// # Safety
-/// `sub` NULL or valid; `msgs` writable.
+/// `sub` NULL or valid; `msgs` NULL or writable.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn natsSubscription_GetDropped(
     sub: *mut natsSubscription,
@@ -234,15 +245,19 @@ pub unsafe extern "C" fn natsSubscription_GetDropped(
         let s = sub_ref(sub)?;
         // SAFETY: NULL-checked; writable per the contract.
         let out = unsafe { arg_mut(msgs, "msgs") }?;
-        *out = s.get().dropped() as i64;
+        let s = valid(s)?;
+        *out = to_i64(s.dropped());
         Ok(())
     })
 }
 
 /// Messages delivered to the application.
 ///
+/// NULL: `sub` or `msgs` NULL returns `NATS_INVALID_ARG`. A closed
+/// subscription returns `NATS_INVALID_SUBSCRIPTION`.
+///
 /// # Safety
-/// `sub` NULL or valid; `msgs` writable.
+/// `sub` NULL or valid; `msgs` NULL or writable.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn natsSubscription_GetDelivered(
     sub: *mut natsSubscription,
@@ -252,12 +267,19 @@ pub unsafe extern "C" fn natsSubscription_GetDelivered(
         let s = sub_ref(sub)?;
         // SAFETY: NULL-checked; writable per the contract.
         let out = unsafe { arg_mut(msgs, "msgs") }?;
-        *out = s.get().delivered() as i64;
+        let s = valid(s)?;
+        *out = to_i64(s.delivered());
         Ok(())
     })
 }
 
-/// Sets the pending limits (0 is invalid; negative means unlimited).
+/// Sets the pending limits: a message that would take the pending count over
+/// `msgLimit` or the pending size over `bytesLimit` is dropped (slow consumer).
+/// A negative limit means no limit and is read back unchanged by
+/// `natsSubscription_GetPendingLimits`.
+///
+/// NULL: `sub` NULL returns `NATS_INVALID_ARG`; so does a limit of 0. A closed
+/// subscription returns `NATS_INVALID_SUBSCRIPTION`.
 ///
 /// # Safety
 /// `sub` NULL or valid.
@@ -270,13 +292,197 @@ pub unsafe extern "C" fn natsSubscription_SetPendingLimits(
     run("natsSubscription_SetPendingLimits", || {
         let s = sub_ref(sub)?;
         if msgLimit == 0 || bytesLimit == 0 {
-            return Err(Error::new(ErrorKind::InvalidArg, "limits must not be 0"));
+            return Err(Error::new(
+                ErrorKind::InvalidArg,
+                "limits must be either > 0 or negative to specify no limit",
+            ));
         }
-        let m = usize::try_from(msgLimit).ok();
-        let b = usize::try_from(bytesLimit).ok();
-        s.get().set_pending_limits(m, b);
+        valid(s)?.set_pending_limits_raw(i64::from(msgLimit), i64::from(bytesLimit));
         Ok(())
     })
+}
+
+/// Reads the pending limits (negative: no limit). Each out-param may be NULL.
+/// The defaults come from `natsOptions_SetMaxPendingMsgs` /
+/// `natsOptions_SetMaxPendingBytes` (65536 messages, 64 MiB).
+///
+/// NULL: `sub` NULL returns `NATS_INVALID_ARG`. A closed subscription returns
+/// `NATS_INVALID_SUBSCRIPTION`.
+///
+/// # Safety
+/// `sub` NULL or valid; `msgLimit`, `bytesLimit` NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn natsSubscription_GetPendingLimits(
+    sub: *mut natsSubscription,
+    msgLimit: *mut c_int,
+    bytesLimit: *mut c_int,
+) -> natsStatus {
+    run("natsSubscription_GetPendingLimits", || {
+        let s = stats_ref(sub)?;
+        let (m, b) = s.pending_limits_raw();
+        // SAFETY: each is NULL or writable per the contract.
+        unsafe {
+            put(msgLimit, to_c_int_signed(m));
+            put(bytesLimit, to_c_int_signed(b));
+        }
+        Ok(())
+    })
+}
+
+/// Reads the number and size (headers plus payload) of the messages queued
+/// and not yet delivered. Each out-param may be NULL.
+///
+/// NULL: `sub` NULL returns `NATS_INVALID_ARG`. A closed subscription returns
+/// `NATS_INVALID_SUBSCRIPTION`.
+///
+/// # Safety
+/// `sub` NULL or valid; `msgs`, `bytes` NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn natsSubscription_GetPending(
+    sub: *mut natsSubscription,
+    msgs: *mut c_int,
+    bytes: *mut c_int,
+) -> natsStatus {
+    run("natsSubscription_GetPending", || {
+        let (m, b) = stats_ref(sub)?.pending();
+        // SAFETY: each is NULL or writable per the contract.
+        unsafe {
+            put(msgs, to_c_int(m));
+            put(bytes, to_c_int(b));
+        }
+        Ok(())
+    })
+}
+
+/// Reads the highest pending message count and size reached since the
+/// subscription was created or `natsSubscription_ClearMaxPending` was called.
+/// Each out-param may be NULL.
+///
+/// NULL: `sub` NULL returns `NATS_INVALID_ARG`. A closed subscription returns
+/// `NATS_INVALID_SUBSCRIPTION`.
+///
+/// # Safety
+/// `sub` NULL or valid; `msgs`, `bytes` NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn natsSubscription_GetMaxPending(
+    sub: *mut natsSubscription,
+    msgs: *mut c_int,
+    bytes: *mut c_int,
+) -> natsStatus {
+    run("natsSubscription_GetMaxPending", || {
+        let (m, b) = stats_ref(sub)?.max_pending();
+        // SAFETY: each is NULL or writable per the contract.
+        unsafe {
+            put(msgs, to_c_int(m));
+            put(bytes, to_c_int(b));
+        }
+        Ok(())
+    })
+}
+
+/// Resets the values `natsSubscription_GetMaxPending` reports to 0.
+///
+/// NULL: `sub` NULL returns `NATS_INVALID_ARG`. A closed subscription returns
+/// `NATS_INVALID_SUBSCRIPTION`.
+///
+/// # Safety
+/// `sub` NULL or valid.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn natsSubscription_ClearMaxPending(
+    sub: *mut natsSubscription,
+) -> natsStatus {
+    run("natsSubscription_ClearMaxPending", || {
+        stats_ref(sub)?.clear_max_pending();
+        Ok(())
+    })
+}
+
+/// Reads all statistics at once: pending messages and bytes, their maximums
+/// (see `natsSubscription_GetMaxPending`), delivered and dropped messages.
+/// Each out-param may be NULL.
+///
+/// NULL: `sub` NULL returns `NATS_INVALID_ARG`. A closed subscription returns
+/// `NATS_INVALID_SUBSCRIPTION`.
+///
+/// # Safety
+/// `sub` NULL or valid; every out-param NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn natsSubscription_GetStats(
+    sub: *mut natsSubscription,
+    pendingMsgs: *mut c_int,
+    pendingBytes: *mut c_int,
+    maxPendingMsgs: *mut c_int,
+    maxPendingBytes: *mut c_int,
+    deliveredMsgs: *mut i64,
+    droppedMsgs: *mut i64,
+) -> natsStatus {
+    run("natsSubscription_GetStats", || {
+        let s = stats_ref(sub)?;
+        let (pm, pb) = s.pending();
+        let (mm, mb) = s.max_pending();
+        // SAFETY: each is NULL or writable per the contract.
+        unsafe {
+            put(pendingMsgs, to_c_int(pm));
+            put(pendingBytes, to_c_int(pb));
+            put(maxPendingMsgs, to_c_int(mm));
+            put(maxPendingBytes, to_c_int(mb));
+            put(deliveredMsgs, to_i64(s.delivered()));
+            put(droppedMsgs, to_i64(s.dropped()));
+        }
+        Ok(())
+    })
+}
+
+/// Does nothing and returns `NATS_OK`: kept for compatibility (nats.c
+/// deprecated it; messages are always delivered as soon as they arrive).
+///
+/// NULL: `sub` NULL returns `NATS_INVALID_ARG`. Any other subscription,
+/// even a closed one, returns `NATS_OK`, as in nats.c.
+///
+/// # Safety
+/// `sub` NULL or valid.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn natsSubscription_NoDeliveryDelay(
+    sub: *mut natsSubscription,
+) -> natsStatus {
+    run("natsSubscription_NoDeliveryDelay", || {
+        sub_ref(sub).map(|_| ())
+    })
+}
+
+/// The subscription for a statistics call: NULL is `NATS_INVALID_ARG`, a
+/// closed one `NATS_INVALID_SUBSCRIPTION`.
+fn stats_ref<'a>(sub: *mut natsSubscription) -> Result<&'a Subscription> {
+    valid(sub_ref(sub)?)
+}
+
+fn valid(s: &natsSubscription) -> Result<&Subscription> {
+    let s = s.get();
+    s.check_stats()?;
+    Ok(s)
+}
+
+/// Writes `v` to `*p` unless `p` is NULL.
+///
+/// # Safety
+/// `p` NULL or writable.
+unsafe fn put<T>(p: *mut T, v: T) {
+    // SAFETY: NULL or writable per the caller's contract.
+    if let Some(p) = unsafe { p.as_mut() } {
+        *p = v;
+    }
+}
+
+fn to_c_int(v: usize) -> c_int {
+    c_int::try_from(v).unwrap_or(c_int::MAX)
+}
+
+fn to_c_int_signed(v: i64) -> c_int {
+    c_int::try_from(v).unwrap_or(if v < 0 { -1 } else { c_int::MAX })
+}
+
+fn to_i64(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
 }
 
 /// Unsubscribes if still valid and frees the subscription. After this returns
