@@ -37,6 +37,8 @@ setters_reject_null_options(void)
     NULLOPTS(natsOptions_SetMaxPingsOut(NULL, 2));
     NULLOPTS(natsOptions_SetNoEcho(NULL, true));
     NULLOPTS(natsOptions_SetSendAsap(NULL, true));
+    NULLOPTS(natsOptions_SetFailRequestsOnDisconnect(NULL, true));
+    NULLOPTS(natsOptions_IPResolutionOrder(NULL, 4));
     NULLOPTS(natsOptions_SetNoRandomize(NULL, true));
     NULLOPTS(natsOptions_SetUserInfo(NULL, "user", "pwd"));
     NULLOPTS(natsOptions_SetToken(NULL, "token"));
@@ -86,6 +88,15 @@ setters_on(natsOptions *o)
     EXPECT(natsOptions_SetNoEcho(o, false), NATS_OK);
     EXPECT(natsOptions_SetSendAsap(o, true), NATS_OK);
     EXPECT(natsOptions_SetSendAsap(o, false), NATS_OK);
+    EXPECT(natsOptions_SetFailRequestsOnDisconnect(o, true), NATS_OK);
+    EXPECT(natsOptions_IPResolutionOrder(o, 0), NATS_OK);
+    EXPECT(natsOptions_IPResolutionOrder(o, 4), NATS_OK);
+    EXPECT(natsOptions_IPResolutionOrder(o, 6), NATS_OK);
+    EXPECT(natsOptions_IPResolutionOrder(o, 46), NATS_OK);
+    EXPECT(natsOptions_IPResolutionOrder(o, 64), NATS_OK);
+    EXPECT(natsOptions_IPResolutionOrder(o, 5), NATS_INVALID_ARG);
+    EXPECT(natsOptions_IPResolutionOrder(o, -1), NATS_INVALID_ARG);
+    EXPECT(natsOptions_IPResolutionOrder(o, 644), NATS_INVALID_ARG);
     EXPECT(natsOptions_SetNoRandomize(o, true), NATS_OK);
     EXPECT(natsOptions_SetNoRandomize(o, false), NATS_OK);
 

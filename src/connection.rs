@@ -266,7 +266,9 @@ fn limit_from(v: i64) -> Option<usize> {
 pub(crate) struct Mux {
     prefix: String,
     next: AtomicU64,
-    waiters: Mutex<HashMap<String, Sender<Message>>>,
+    /// Each request waiting for its reply, by token; gets the reply, or an
+    /// error when the connection drops (`fail_requests_on_disconnect`).
+    waiters: Mutex<HashMap<String, Sender<Result<Message>>>>,
 }
 
 /// The engine-side end of a subscription.
@@ -305,7 +307,7 @@ impl SubSink for Sink {
                 let token = frame.subject().get(m.prefix.len()..).unwrap_or("");
                 let waiter = m.waiters.lock().remove(token);
                 if let Some(tx) = waiter {
-                    let _ = tx.try_send(Message::from_frame_lenient(frame));
+                    let _ = tx.try_send(Ok(Message::from_frame_lenient(frame)));
                 }
                 Delivery::Queued
             }
@@ -345,6 +347,23 @@ fn literal_addrs(host: &str, port: u16) -> Option<Vec<SocketAddr>> {
         ]);
     }
     None
+}
+
+/// Orders a server's addresses as nats.c does: shuffled unless `no_randomize`,
+/// then filtered or grouped by family per `IPResolutionOrder` (0 any, 4, 6,
+/// 46 IPv4 first, 64 IPv6 first).
+fn order_addrs(mut addrs: Vec<SocketAddr>, order: u8, shuffle: bool) -> Vec<SocketAddr> {
+    if shuffle {
+        crate::options::shuffle(&mut addrs);
+    }
+    match order {
+        4 => addrs.retain(SocketAddr::is_ipv4),
+        6 => addrs.retain(SocketAddr::is_ipv6),
+        46 => addrs.sort_by_key(|a| a.is_ipv6()),
+        64 => addrs.sort_by_key(|a| a.is_ipv4()),
+        _ => {}
+    }
+    addrs
 }
 
 /// Resolves `host` on a helper thread (getaddrinfo cannot be cancelled or
@@ -503,7 +522,10 @@ impl ConnInner {
         }
         let now = Instant::now();
         match result {
-            Ok(addrs) => self.open_next(&mut st, deadline, addrs, now),
+            Ok(addrs) => {
+                let addrs = order_addrs(addrs, self.opts.ip_order, !self.opts.no_randomize);
+                self.open_next(&mut st, deadline, addrs, now)
+            }
             Err(e) => self.attempt_failed(&mut st, e, now),
         }
     }
@@ -649,6 +671,9 @@ impl ConnInner {
         let sinks = st.engine.disconnected(Some(cause), reconnect, unsent, from);
         self.cond.notify_all();
         self.post_conn_cb(&self.opts.disconnected_cb);
+        if reconnect && self.opts.fail_requests_on_disconnect {
+            self.fail_requests();
+        }
         if reconnect {
             st.mode = Mode::Reconnect {
                 backoff: Backoff::default(),
@@ -661,6 +686,18 @@ impl ConnInner {
             self.io.send(Cmd::Remove(self.id));
             self.finish_close(sinks);
             Step::None
+        }
+    }
+
+    /// Fails every request waiting for a reply (`fail_requests_on_disconnect`).
+    fn fail_requests(&self) {
+        if let Some(m) = self.mux.get() {
+            for (_, tx) in m.waiters.lock().drain() {
+                let _ = tx.try_send(err(
+                    ErrorKind::ConnectionDisconnected,
+                    "the connection was lost while waiting for the reply",
+                ));
+            }
         }
     }
 
@@ -799,7 +836,10 @@ impl ConnInner {
         st.engine.set_credentials(user, pass, token);
         let deadline = now + self.opts.timeout;
         match literal_addrs(&url.host, url.port) {
-            Some(addrs) => self.open_next(st, deadline, addrs, now),
+            Some(addrs) => {
+                let addrs = order_addrs(addrs, self.opts.ip_order, !self.opts.no_randomize);
+                self.open_next(st, deadline, addrs, now)
+            }
             None => {
                 st.generation += 1;
                 let generation = st.generation;
@@ -832,7 +872,10 @@ impl ConnInner {
         now: Instant,
     ) -> Step {
         if addrs.is_empty() {
-            let e = Error::new(ErrorKind::NoServer, "no address to connect to");
+            let e = Error::new(
+                ErrorKind::NoServer,
+                "no address to connect to (of the IP family asked for)",
+            );
             return self.attempt_failed(st, e, now);
         }
         let addr = addrs.remove(0);
@@ -1456,11 +1499,12 @@ impl Connection {
             return Err(e);
         }
         match rx.recv_deadline(deadline) {
-            Ok(m) if m.is_no_responders() => err(
+            Ok(Err(e)) => Err(e),
+            Ok(Ok(m)) if m.is_no_responders() => err(
                 ErrorKind::NoResponders,
                 format!("no responders for {subject:?}"),
             ),
-            Ok(m) => Ok(m),
+            Ok(Ok(m)) => Ok(m),
             Err(RecvTimeoutError::Timeout) => {
                 mux.waiters.lock().remove(&token);
                 err(
@@ -2034,5 +2078,30 @@ impl Iterator for TimeoutIter<'_> {
 
     fn next(&mut self) -> Option<Message> {
         self.sub.next_msg(self.timeout).ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses_follow_the_ip_resolution_order() {
+        let v4 = SocketAddr::from(([127, 0, 0, 1], 1));
+        let v6 = SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, 1));
+        let v4b = SocketAddr::from(([10, 0, 0, 1], 1));
+        let all = vec![v6, v4, v4b];
+        assert_eq!(order_addrs(all.clone(), 0, false), all);
+        assert_eq!(order_addrs(all.clone(), 4, false), vec![v4, v4b]);
+        assert_eq!(order_addrs(all.clone(), 6, false), vec![v6]);
+        assert_eq!(order_addrs(all.clone(), 46, false), vec![v4, v4b, v6]);
+        assert_eq!(order_addrs(all.clone(), 64, false), vec![v6, v4, v4b]);
+        // Shuffled, the families still come in the order asked for.
+        for _ in 0..20 {
+            let got = order_addrs(all.clone(), 46, true);
+            assert_eq!(got.len(), 3);
+            assert_eq!(got[2], v6);
+        }
+        assert!(order_addrs(vec![v6], 4, true).is_empty());
     }
 }

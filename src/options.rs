@@ -60,6 +60,8 @@ pub struct Options {
     pub(crate) ignore_discovered_servers: bool,
     pub(crate) ignore_auth_error_abort: bool,
     pub(crate) reconnect_on_protocol_error: bool,
+    pub(crate) fail_requests_on_disconnect: bool,
+    pub(crate) ip_order: u8,
     pub(crate) reconnect_buf_size: usize,
     pub(crate) max_pending_msgs: usize,
     pub(crate) max_pending_bytes: usize,
@@ -101,6 +103,8 @@ impl Default for Options {
             ignore_discovered_servers: false,
             ignore_auth_error_abort: false,
             reconnect_on_protocol_error: false,
+            fail_requests_on_disconnect: false,
+            ip_order: 0,
             reconnect_buf_size: 8 * 1024 * 1024,
             max_pending_msgs: 65536,
             max_pending_bytes: 64 * 1024 * 1024,
@@ -310,6 +314,30 @@ impl Options {
     pub fn reconnect_on_protocol_error(mut self, yes: bool) -> Self {
         self.reconnect_on_protocol_error = yes;
         self
+    }
+
+    /// Make requests waiting for a reply fail with `ConnectionDisconnected` as
+    /// soon as the connection is lost (by default they wait until their own
+    /// timeout, and may still get the reply after a reconnection).
+    pub fn fail_requests_on_disconnect(mut self, yes: bool) -> Self {
+        self.fail_requests_on_disconnect = yes;
+        self
+    }
+
+    /// Which IP addresses of a server name to use, in which order: 0 any (as
+    /// resolved), 4 IPv4 only, 6 IPv6 only, 46 IPv4 then IPv6, 64 IPv6 then IPv4.
+    ///
+    /// # Errors
+    /// `InvalidArg` for any other value.
+    pub fn ip_resolution_order(mut self, order: u8) -> Result<Self> {
+        if !matches!(order, 0 | 4 | 6 | 46 | 64) {
+            return err(
+                ErrorKind::InvalidArg,
+                format!("IP resolution order must be 0, 4, 6, 46 or 64, got {order}"),
+            );
+        }
+        self.ip_order = order;
+        Ok(self)
     }
 
     /// Bytes of publishes kept while disconnected; beyond that publish fails

@@ -679,3 +679,38 @@ fn exhausted_reconnect_attempts_close_with_the_cause() {
         ErrorKind::ConnectionClosed
     );
 }
+
+/// With `fail_requests_on_disconnect`, a request waiting for its reply fails
+/// as soon as the connection drops instead of waiting out its timeout.
+#[test]
+fn requests_fail_fast_on_disconnect_when_asked() {
+    let mut server = NatsServer::start();
+    let silent = Connection::connect(&server.url()).expect("responder");
+    let seen = silent.subscribe("never.answered").expect("subscribe");
+    silent.flush().expect("flush");
+    let rec = Arc::new(Recorder::default());
+    let nc = rec
+        .options(
+            ping_opts(Duration::from_secs(60))
+                .url(&server.url())
+                .fail_requests_on_disconnect(true),
+        )
+        .connect()
+        .expect("connect");
+    nc.flush().expect("flush");
+    let requester = nc.clone();
+    let pending = std::thread::spawn(move || {
+        let t = Instant::now();
+        let r = requester.request("never.answered", b"?", Duration::from_secs(8));
+        (r.map(|_| ()), t.elapsed())
+    });
+    // Once the (silent) responder has the request, drop the server.
+    seen.next_msg(T).expect("the request reached the responder");
+    server.stop();
+    let (r, took) = pending.join().expect("request thread");
+    assert_eq!(
+        r.expect_err("the connection dropped").kind(),
+        ErrorKind::ConnectionDisconnected
+    );
+    assert!(took < Duration::from_secs(4), "{took:?}");
+}

@@ -1613,6 +1613,29 @@ NATS_EXTERN natsStatus natsOptions_SetNoRandomize(natsOptions *opts, bool noRand
 NATS_EXTERN natsStatus natsOptions_SetAllowReconnect(natsOptions *opts, bool allow);
 
 /**
+ * With `failRequests`, requests waiting for a reply fail with
+ * `NATS_CONNECTION_DISCONNECTED` as soon as the connection is lost; by
+ * default they keep waiting until their own timeout.
+ *
+ * # Safety
+ * `opts` must be NULL or valid.
+ */
+NATS_EXTERN
+natsStatus natsOptions_SetFailRequestsOnDisconnect(natsOptions *opts,
+                                                   bool failRequests);
+
+/**
+ * Which IP addresses of a host name are used, in which order: 0 (any, the
+ * default), 4 (IPv4 only), 6 (IPv6 only), 46 (IPv4 first) or 64 (IPv6
+ * first). Any other value: `NATS_INVALID_ARG`. Addresses are shuffled
+ * first unless `natsOptions_SetNoRandomize` is set.
+ *
+ * # Safety
+ * `opts` must be NULL or valid.
+ */
+NATS_EXTERN natsStatus natsOptions_IPResolutionOrder(natsOptions *opts, int order);
+
+/**
  * Do not ask for "no responders" replies to requests.
  *
  * # Safety

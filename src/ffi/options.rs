@@ -353,6 +353,51 @@ pub unsafe extern "C" fn natsOptions_SetAllowReconnect(
     })
 }
 
+/// With `failRequests`, requests waiting for a reply fail with
+/// `NATS_CONNECTION_DISCONNECTED` as soon as the connection is lost; by
+/// default they keep waiting until their own timeout.
+///
+/// # Safety
+/// `opts` must be NULL or valid.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn natsOptions_SetFailRequestsOnDisconnect(
+    opts: *mut natsOptions,
+    failRequests: bool,
+) -> natsStatus {
+    with_opts("natsOptions_SetFailRequestsOnDisconnect", opts, |o| {
+        update(o, |x| x.fail_requests_on_disconnect(failRequests));
+        Ok(())
+    })
+}
+
+/// Which IP addresses of a host name are used, in which order: 0 (any, the
+/// default), 4 (IPv4 only), 6 (IPv6 only), 46 (IPv4 first) or 64 (IPv6
+/// first). Any other value: `NATS_INVALID_ARG`. Addresses are shuffled
+/// first unless `natsOptions_SetNoRandomize` is set.
+///
+/// # Safety
+/// `opts` must be NULL or valid.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn natsOptions_IPResolutionOrder(
+    opts: *mut natsOptions,
+    order: c_int,
+) -> natsStatus {
+    with_opts("natsOptions_IPResolutionOrder", opts, |o| {
+        let order = u8::try_from(order)
+            .ok()
+            .filter(|v| matches!(v, 0 | 4 | 6 | 46 | 64))
+            .ok_or_else(|| {
+                Error::new(
+                    ErrorKind::InvalidArg,
+                    format!("IP resolution order must be 0, 4, 6, 46 or 64, got {order}"),
+                )
+            })?;
+        let current = o.opts.clone();
+        o.opts = current.ip_resolution_order(order)?;
+        Ok(())
+    })
+}
+
 /// Do not ask for "no responders" replies to requests.
 ///
 /// # Safety
