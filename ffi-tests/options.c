@@ -38,6 +38,7 @@ setters_reject_null_options(void)
     NULLOPTS(natsOptions_SetNoEcho(NULL, true));
     NULLOPTS(natsOptions_SetSendAsap(NULL, true));
     NULLOPTS(natsOptions_SetFailRequestsOnDisconnect(NULL, true));
+    NULLOPTS(natsOptions_UseOldRequestStyle(NULL, true));
     NULLOPTS(natsOptions_IPResolutionOrder(NULL, 4));
     NULLOPTS(natsOptions_SetNoRandomize(NULL, true));
     NULLOPTS(natsOptions_SetUserInfo(NULL, "user", "pwd"));
@@ -89,6 +90,7 @@ setters_on(natsOptions *o)
     EXPECT(natsOptions_SetSendAsap(o, true), NATS_OK);
     EXPECT(natsOptions_SetSendAsap(o, false), NATS_OK);
     EXPECT(natsOptions_SetFailRequestsOnDisconnect(o, true), NATS_OK);
+    EXPECT(natsOptions_UseOldRequestStyle(o, true), NATS_OK);
     EXPECT(natsOptions_IPResolutionOrder(o, 0), NATS_OK);
     EXPECT(natsOptions_IPResolutionOrder(o, 4), NATS_OK);
     EXPECT(natsOptions_IPResolutionOrder(o, 6), NATS_OK);

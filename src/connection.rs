@@ -1489,6 +1489,9 @@ impl Connection {
             );
         }
         let deadline = Instant::now() + timeout;
+        if self.inner.opts.old_request_style {
+            return self.request_own_inbox(subject, headers, payload, timeout);
+        }
         let mux = self.mux()?;
         let token = base62(mux.next.fetch_add(1, Ordering::Relaxed));
         let reply = format!("{}{}", mux.prefix, token);
@@ -1516,6 +1519,32 @@ impl Connection {
                 ErrorKind::ConnectionClosed,
                 "connection closed during the request",
             ),
+        }
+    }
+
+    /// A request with its own inbox subscription (`old_request_style`).
+    fn request_own_inbox(
+        &self,
+        subject: &str,
+        headers: &[u8],
+        payload: &[u8],
+        timeout: Duration,
+    ) -> Result<Message> {
+        let inbox = self.new_inbox();
+        // Dropping `sub` on return unsubscribes it, whatever the outcome.
+        let sub = self.subscribe(&inbox)?;
+        self.publish_raw(subject, Some(&inbox), headers, payload)?;
+        match sub.next_msg(timeout) {
+            Ok(m) if m.is_no_responders() => err(
+                ErrorKind::NoResponders,
+                format!("no responders for {subject:?}"),
+            ),
+            Ok(m) => Ok(m),
+            Err(e) if e.kind() == ErrorKind::Timeout => err(
+                ErrorKind::Timeout,
+                format!("no reply on {subject:?} within {timeout:?}"),
+            ),
+            Err(e) => Err(e),
         }
     }
 

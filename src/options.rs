@@ -61,6 +61,7 @@ pub struct Options {
     pub(crate) ignore_auth_error_abort: bool,
     pub(crate) reconnect_on_protocol_error: bool,
     pub(crate) fail_requests_on_disconnect: bool,
+    pub(crate) old_request_style: bool,
     pub(crate) ip_order: u8,
     pub(crate) reconnect_buf_size: usize,
     pub(crate) max_pending_msgs: usize,
@@ -104,6 +105,7 @@ impl Default for Options {
             ignore_auth_error_abort: false,
             reconnect_on_protocol_error: false,
             fail_requests_on_disconnect: false,
+            old_request_style: false,
             ip_order: 0,
             reconnect_buf_size: 8 * 1024 * 1024,
             max_pending_msgs: 65536,
@@ -321,6 +323,13 @@ impl Options {
     /// timeout, and may still get the reply after a reconnection).
     pub fn fail_requests_on_disconnect(mut self, yes: bool) -> Self {
         self.fail_requests_on_disconnect = yes;
+        self
+    }
+
+    /// Give each request its own inbox subscription (created, used for one
+    /// reply, removed) instead of the connection's shared request inbox.
+    pub fn old_request_style(mut self, yes: bool) -> Self {
+        self.old_request_style = yes;
         self
     }
 

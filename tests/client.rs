@@ -523,3 +523,50 @@ fn live_ping_interval_and_health() {
     );
     assert!(nc.rtt().unwrap() < T);
 }
+
+/// `old_request_style`: each request gets its own inbox subscription, removed
+/// after the reply; the shared request inbox is never created.
+#[test]
+fn old_style_requests_use_their_own_inbox() {
+    let mport = common::free_port();
+    let srv = NatsServer::start_with_args(&["-m", &mport.to_string()]);
+    let nc = Options::new()
+        .url(&srv.url())
+        .old_request_style(true)
+        .connect()
+        .unwrap();
+    let replies = Arc::new(Mutex::new(Vec::new()));
+    let _responder = nc
+        .subscribe_with_handler("old.echo", {
+            let nc = nc.clone();
+            let replies = replies.clone();
+            move |m: Message| {
+                let reply = m.reply().unwrap().to_string();
+                let _ = nc.publish(&reply, m.payload());
+                replies.lock().unwrap().push(reply);
+            }
+        })
+        .unwrap();
+    for i in 0..5 {
+        let body = format!("old {i}");
+        let r = nc.request("old.echo", body.as_bytes(), T).unwrap();
+        assert_eq!(r.payload(), body.as_bytes());
+    }
+    let replies = replies.lock().unwrap().clone();
+    assert_eq!(replies.len(), 5);
+    for r in &replies {
+        // `_INBOX.<nuid>`: a fresh inbox, not `_INBOX.<nuid>.<token>`.
+        assert_eq!(r.split('.').count(), 2, "{r}");
+    }
+    let mut distinct = replies.clone();
+    distinct.sort();
+    distinct.dedup();
+    assert_eq!(distinct.len(), 5);
+    assert_eq!(
+        nc.request("old.nobody", b"?", T).unwrap_err().kind(),
+        ErrorKind::NoResponders
+    );
+    // Only the responder's subscription is left on the server.
+    nc.flush().unwrap();
+    assert_eq!(connz_subscriptions(mport), Some(1));
+}

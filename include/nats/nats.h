@@ -1613,6 +1613,15 @@ NATS_EXTERN natsStatus natsOptions_SetNoRandomize(natsOptions *opts, bool noRand
 NATS_EXTERN natsStatus natsOptions_SetAllowReconnect(natsOptions *opts, bool allow);
 
 /**
+ * With `useOldStyle`, each request creates its own inbox subscription for
+ * its reply instead of sharing the connection's request inbox.
+ *
+ * # Safety
+ * `opts` must be NULL or valid.
+ */
+NATS_EXTERN natsStatus natsOptions_UseOldRequestStyle(natsOptions *opts, bool useOldStyle);
+
+/**
  * With `failRequests`, requests waiting for a reply fail with
  * `NATS_CONNECTION_DISCONNECTED` as soon as the connection is lost; by
  * default they keep waiting until their own timeout.

@@ -353,6 +353,22 @@ pub unsafe extern "C" fn natsOptions_SetAllowReconnect(
     })
 }
 
+/// With `useOldStyle`, each request creates its own inbox subscription for
+/// its reply instead of sharing the connection's request inbox.
+///
+/// # Safety
+/// `opts` must be NULL or valid.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn natsOptions_UseOldRequestStyle(
+    opts: *mut natsOptions,
+    useOldStyle: bool,
+) -> natsStatus {
+    with_opts("natsOptions_UseOldRequestStyle", opts, |o| {
+        update(o, |x| x.old_request_style(useOldStyle));
+        Ok(())
+    })
+}
+
 /// With `failRequests`, requests waiting for a reply fail with
 /// `NATS_CONNECTION_DISCONNECTED` as soon as the connection is lost; by
 /// default they keep waiting until their own timeout.
