@@ -9,7 +9,8 @@
 use std::ffi::{CStr, c_char, c_int};
 use std::ptr;
 
-use super::{arg_mut, arg_ref, c_array, guard, natsStatus, raise, req_str};
+use super::msg::{hand_out, lookup_key, run_lookup, store_key};
+use super::{arg_mut, arg_ref, guard, natsStatus, req_str};
 use crate::error::{Error, ErrorKind, Result};
 use crate::headers::Headers;
 
@@ -26,15 +27,6 @@ pub struct natsHeader {
     headers: Headers,
 }
 
-/// Runs a header function whose `Ok` value is the status to return, so that
-/// `NATS_NOT_FOUND` is answered without recording a last error.
-fn run_status(func: &'static str, f: impl FnOnce() -> Result<natsStatus>) -> natsStatus {
-    guard(func, natsStatus::NATS_ERR, || match f() {
-        Ok(s) => s,
-        Err(e) => raise(func, &e),
-    })
-}
-
 /// `InvalidArg` unless every pointer in `outs` is non-NULL.
 fn require_outputs(outs: &[bool], what: &str) -> Result<()> {
     if outs.iter().all(|&ok| ok) {
@@ -47,23 +39,6 @@ fn require_outputs(outs: &[bool], what: &str) -> Result<()> {
     }
 }
 
-/// A key to look up: NULL or empty is `InvalidArg`; a key that is not UTF-8
-/// cannot have been stored, so it is simply absent (`None`).
-///
-/// # Safety
-/// `key` must be NULL or a valid NUL-terminated string.
-unsafe fn lookup_key<'a>(key: *const c_char) -> Result<Option<&'a str>> {
-    if key.is_null() {
-        return Err(super::invalid("key"));
-    }
-    // SAFETY: non-NULL and NUL-terminated per the caller's contract.
-    let k = unsafe { CStr::from_ptr(key) };
-    if k.is_empty() {
-        return Err(Error::new(ErrorKind::InvalidArg, "key must not be empty"));
-    }
-    Ok(k.to_str().ok())
-}
-
 /// The key and value given to `natsHeader_Set`/`natsHeader_Add`: each must
 /// be non-NULL UTF-8 and the key non-empty, else `InvalidArg`.
 ///
@@ -71,37 +46,10 @@ unsafe fn lookup_key<'a>(key: *const c_char) -> Result<Option<&'a str>> {
 /// `key` and `value` must be NULL or valid NUL-terminated strings.
 unsafe fn entry_args<'a>(key: *const c_char, value: *const c_char) -> Result<(&'a str, &'a str)> {
     // SAFETY: forwarded contract.
-    let key = unsafe { req_str(key, "key", ErrorKind::InvalidArg) }?;
-    if key.is_empty() {
-        return Err(Error::new(ErrorKind::InvalidArg, "key must not be empty"));
-    }
+    let key = unsafe { store_key(key) }?;
     // SAFETY: forwarded contract.
     let value = unsafe { req_str(value, "value", ErrorKind::InvalidArg) }?;
     Ok((key, value))
-}
-
-/// Hands `ptrs` to C as a `malloc`ed array plus its length (nothing is
-/// `NATS_NOT_FOUND`, and then the outputs keep their NULL and 0).
-///
-/// # Safety
-/// `array` and `count` must be non-NULL and writable.
-unsafe fn hand_out(
-    ptrs: &[*const c_char],
-    array: *mut *mut *const c_char,
-    count: *mut c_int,
-) -> Result<natsStatus> {
-    if ptrs.is_empty() {
-        return Ok(natsStatus::NATS_NOT_FOUND);
-    }
-    let n = c_int::try_from(ptrs.len())
-        .map_err(|_| Error::new(ErrorKind::Other, "too many header entries"))?;
-    let arr = c_array(ptrs)?;
-    // SAFETY: non-NULL and writable per the caller's contract.
-    unsafe {
-        *array = arr;
-        *count = n;
-    }
-    Ok(natsStatus::NATS_OK)
 }
 
 /// Creates an empty header map.
@@ -213,7 +161,7 @@ pub unsafe extern "C" fn natsHeader_Get(
     key: *const c_char,
     value: *mut *const c_char,
 ) -> natsStatus {
-    run_status("natsHeader_Get", || {
+    run_lookup("natsHeader_Get", || {
         // SAFETY: NULL or a live header map per the contract.
         let h = unsafe { arg_ref(h.cast_const(), "header") }?;
         // SAFETY: NULL or NUL-terminated per the contract.
@@ -253,7 +201,7 @@ pub unsafe extern "C" fn natsHeader_Values(
     values: *mut *mut *const c_char,
     count: *mut c_int,
 ) -> natsStatus {
-    run_status("natsHeader_Values", || {
+    run_lookup("natsHeader_Values", || {
         // SAFETY: NULL or a live header map per the contract.
         let h = unsafe { arg_ref(h.cast_const(), "header") }?;
         // SAFETY: NULL or NUL-terminated per the contract.
@@ -300,7 +248,7 @@ pub unsafe extern "C" fn natsHeader_Keys(
     keys: *mut *mut *const c_char,
     count: *mut c_int,
 ) -> natsStatus {
-    run_status("natsHeader_Keys", || {
+    run_lookup("natsHeader_Keys", || {
         // SAFETY: NULL or a live header map per the contract.
         let h = unsafe { arg_ref(h.cast_const(), "header") }?;
         require_outputs(&[!keys.is_null(), !count.is_null()], "keys and count")?;
@@ -347,7 +295,7 @@ pub unsafe extern "C" fn natsHeader_KeysCount(h: *mut natsHeader) -> c_int {
 /// `h` must be NULL or a live header map; `key` NULL or NUL-terminated.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn natsHeader_Delete(h: *mut natsHeader, key: *const c_char) -> natsStatus {
-    run_status("natsHeader_Delete", || {
+    run_lookup("natsHeader_Delete", || {
         // SAFETY: NULL or a live header map not used elsewhere, per the contract.
         let h = unsafe { arg_mut(h, "header") }?;
         // SAFETY: NULL or NUL-terminated per the contract.

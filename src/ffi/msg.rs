@@ -32,7 +32,7 @@ impl natsMsg {
 
 /// Runs a header function whose `Ok` value is the status to return, so that
 /// `NATS_NOT_FOUND` can be answered without recording a last error.
-fn run_lookup(func: &'static str, f: impl FnOnce() -> Result<natsStatus>) -> natsStatus {
+pub(super) fn run_lookup(func: &'static str, f: impl FnOnce() -> Result<natsStatus>) -> natsStatus {
     guard(func, natsStatus::NATS_ERR, || match f() {
         Ok(s) => s,
         Err(e) => raise(func, &e),
@@ -44,7 +44,7 @@ fn run_lookup(func: &'static str, f: impl FnOnce() -> Result<natsStatus>) -> nat
 ///
 /// # Safety
 /// `key` must be NULL or a valid NUL-terminated string.
-unsafe fn store_key<'a>(key: *const c_char) -> Result<&'a str> {
+pub(super) unsafe fn store_key<'a>(key: *const c_char) -> Result<&'a str> {
     // SAFETY: forwarded contract.
     let k = unsafe { req_str(key, "key", ErrorKind::InvalidArg) }?;
     if k.is_empty() {
@@ -53,12 +53,12 @@ unsafe fn store_key<'a>(key: *const c_char) -> Result<&'a str> {
     Ok(k)
 }
 
-/// A header key given to a lookup: NULL or empty is `InvalidArg`; a key that
+/// A header key given to a lookup (here and in `natsHeader_*`): NULL or empty is `InvalidArg`; a key that
 /// is not UTF-8 cannot be stored, so it is simply absent (`None`).
 ///
 /// # Safety
 /// `key` must be NULL or a valid NUL-terminated string.
-unsafe fn lookup_key<'a>(key: *const c_char) -> Result<Option<&'a str>> {
+pub(super) unsafe fn lookup_key<'a>(key: *const c_char) -> Result<Option<&'a str>> {
     if key.is_null() {
         return Err(Error::new(ErrorKind::InvalidArg, "key must not be NULL"));
     }
@@ -494,7 +494,7 @@ unsafe fn clear_outputs(array: *mut *mut *const c_char, count: *mut c_int) {
 ///
 /// # Safety
 /// `array` and `count` must be non-NULL and writable.
-unsafe fn hand_out(
+pub(super) unsafe fn hand_out(
     ptrs: &[*const c_char],
     array: *mut *mut *const c_char,
     count: *mut c_int,
