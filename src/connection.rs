@@ -19,7 +19,7 @@ use parking_lot::{Condvar, Mutex, MutexGuard};
 
 use crate::dispatch::{self, InFlight};
 use crate::driver::{self, Cmd, LoopHandle, Step};
-use crate::engine::{Delivery, Engine, EngineConfig, Event, Statistics, SubSink};
+use crate::engine::{Delivery, Engine, EngineConfig, Event, FlushTicket, Statistics, SubSink};
 use crate::error::{Error, ErrorKind, Result, err};
 use crate::headers::Headers;
 use crate::message::Message;
@@ -95,9 +95,67 @@ struct State {
     generation: u64,
     last_read: Option<Instant>,
     local_addr: Option<SocketAddr>,
+    /// Subscriptions being drained.
+    drains: Vec<SubDrain>,
+    /// The connection's drain, once started.
+    conn_drain: Option<ConnDrain>,
+}
+
+/// A subscription being drained: its UNSUB is sent, then a PING; once the
+/// PONG shows the server processed it, the engine forgets the subscription
+/// (it is sealed) and the subscription delivers what it has queued.
+struct SubDrain {
+    sid: u64,
+    shared: Arc<SubShared>,
+    step: DrainStep,
+    deadline: Option<Instant>,
+    /// Started by the connection's drain (its flush errors are reported once).
+    by_conn: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum DrainStep {
+    /// Waiting to be connected to send the PING.
+    NeedFlush,
+    Flushing(FlushTicket),
+    /// Done with the server.
+    Sealed,
+}
+
+/// The connection's drain: subscriptions first, then the request inbox,
+/// then a last flush of publishes, then close.
+struct ConnDrain {
+    phase: DrainPhase,
+    deadline: Option<Instant>,
+    /// The request multiplexer's subscription, drained after the others.
+    mux_sid: Option<u64>,
+    /// The outcome, once the drain ended.
+    result: Option<Result<()>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum DrainPhase {
+    Subs,
+    Mux(DrainStep),
+    Pubs(DrainStep),
+    Done,
+}
+
+impl ConnDrain {
+    fn draining_pubs(&self) -> bool {
+        matches!(self.phase, DrainPhase::Pubs(_))
+    }
 }
 
 impl State {
+    /// New subscriptions are refused while the connection drains.
+    fn check_not_draining(&self) -> Result<()> {
+        if self.mode != Mode::Closed && self.conn_drain.is_some() {
+            return err(ErrorKind::Draining, "the connection is draining");
+        }
+        Ok(())
+    }
+
     fn current_server(&self) -> Option<&crate::pool::Server> {
         self.cur.and_then(|id| self.pool.get(id))
     }
@@ -225,6 +283,25 @@ pub(crate) struct SubShared {
     max: AtomicU64,
     state: AtomicU8,
     is_async: bool,
+    /// Drain progress (`Subscription::drain`).
+    drain: Mutex<SubDrainState>,
+    drain_done: Condvar,
+    /// Run once when an asynchronous subscription stops delivering.
+    on_complete: Mutex<Option<OnComplete>>,
+}
+
+/// A callback run once when an asynchronous subscription's delivery ends.
+pub(crate) type OnComplete = Box<dyn FnOnce() + Send>;
+
+/// Where a subscription's drain stands.
+#[derive(Default)]
+struct SubDrainState {
+    started: bool,
+    /// The engine forgot the subscription: nothing more will be queued.
+    sealed: bool,
+    complete: bool,
+    /// The first failure of the drain (`None`: it went fine).
+    status: Option<Error>,
 }
 
 impl SubShared {
@@ -241,6 +318,66 @@ impl SubShared {
             |limit: i64, value: usize| u64::try_from(limit).is_ok_and(|l| value as u64 > l);
         exceeds(self.limit_msgs.load(Ordering::Relaxed), msgs + 1)
             || exceeds(self.limit_bytes.load(Ordering::Relaxed), bytes + size)
+    }
+
+    fn drain_started(&self) -> bool {
+        self.drain.lock().started
+    }
+
+    /// Records why the drain failed, unless a cause is already recorded.
+    fn set_drain_status(&self, e: Error) {
+        let mut d = self.drain.lock();
+        if d.status.is_none() {
+            d.status = Some(e);
+        }
+    }
+
+    /// Ends a drain in progress: records how (if it went fine so far: closed
+    /// connection, or unsubscribed meanwhile), closes the subscription and
+    /// wakes the waiters. Returns true if this call completed it.
+    fn complete_drain(&self) -> bool {
+        let mut d = self.drain.lock();
+        if !d.started || d.complete {
+            return false;
+        }
+        if d.status.is_none() {
+            d.status = match self.state.load(Ordering::Acquire) {
+                SUB_CONN_CLOSED => Some(Error::new(
+                    ErrorKind::ConnectionClosed,
+                    "the connection closed before the drain completed",
+                )),
+                SUB_UNSUBSCRIBED => Some(Error::new(
+                    ErrorKind::InvalidSubscription,
+                    "the subscription was closed before the drain completed",
+                )),
+                _ => None,
+            };
+        }
+        d.complete = true;
+        drop(d);
+        self.close_with(SUB_UNSUBSCRIBED);
+        self.drain_done.notify_all();
+        true
+    }
+
+    /// The engine no longer queues messages for this subscription. A
+    /// synchronous one with nothing left to read completes its drain now
+    /// (otherwise `next_msg` completes it with the last message; an
+    /// asynchronous one completes when its delivery thread ends).
+    fn seal(&self) -> bool {
+        let mut d = self.drain.lock();
+        d.sealed = true;
+        let done = !self.is_async && self.rx.is_empty();
+        drop(d);
+        done && self.complete_drain()
+    }
+
+    /// After a synchronous read: completes a sealed drain once the queue is empty.
+    fn read_one(&self) -> bool {
+        let d = self.drain.lock();
+        let done = d.started && d.sealed && !d.complete && self.rx.is_empty();
+        drop(d);
+        done && self.complete_drain()
     }
 
     fn consumed(&self, m: &Message) {
@@ -454,11 +591,24 @@ impl ConnInner {
     /// When the io loop must call [`ConnInner::on_timer`] next.
     pub(crate) fn next_deadline(&self) -> Option<Instant> {
         let st = self.lock();
-        match &st.link {
+        let link = match &st.link {
             Link::Wait { at, .. } => *at,
             Link::Resolving { deadline, .. } => Some(*deadline),
             Link::Handshake { .. } | Link::Up => st.engine.next_deadline(),
             Link::Idle => None,
+        };
+        let drains = st
+            .drains
+            .iter()
+            .filter_map(|d| d.deadline)
+            .chain(st.conn_drain.as_ref().and_then(|c| match c.phase {
+                DrainPhase::Done => None,
+                _ => c.deadline,
+            }))
+            .min();
+        match (link, drains) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
         }
     }
 
@@ -479,29 +629,37 @@ impl ConnInner {
             st.engine.handle(op, now);
         }
         st.engine.drain_events(events);
-        self.on_events(&mut st, events)
+        let step = self.on_events(&mut st, events);
+        self.advance_drains(&mut st, now);
+        step
     }
 
     /// Called by the io loop when [`ConnInner::next_deadline`] passed.
     pub(crate) fn on_timer(&self, now: Instant, events: &mut Vec<Event>) -> Step {
         let mut st = self.lock();
+        let step = self.on_link_timer(&mut st, now, events);
+        self.advance_drains(&mut st, now);
+        step
+    }
+
+    fn on_link_timer(&self, st: &mut State, now: Instant, events: &mut Vec<Event>) -> Step {
         match st.link {
             Link::Wait { at: Some(at), then } if now >= at => {
                 st.link = Link::Idle;
                 match then {
-                    Some(server) => self.begin_attempt(&mut st, server, now),
-                    None => self.next_attempt(&mut st, now),
+                    Some(server) => self.begin_attempt(st, server, now),
+                    None => self.next_attempt(st, now),
                 }
             }
             Link::Resolving { deadline, .. } if now >= deadline => {
                 st.generation += 1; // The resolver's answer is now stale.
                 let e = Error::new(ErrorKind::NoServer, "resolving the server name timed out");
-                self.attempt_failed(&mut st, e, now)
+                self.attempt_failed(st, e, now)
             }
             Link::Handshake { .. } | Link::Up => {
                 st.engine.tick(now);
                 st.engine.drain_events(events);
-                self.on_events(&mut st, events)
+                self.on_events(st, events)
             }
             _ => Step::None,
         }
@@ -922,7 +1080,311 @@ impl ConnInner {
         st.link = Link::Idle;
         st.generation += 1;
         st.local_addr = None;
+        // Drains still going on end now; a synchronous subscription ends here,
+        // an asynchronous one when its delivery thread stops.
+        for d in st.drains.drain(..) {
+            d.shared.close_with(SUB_CONN_CLOSED);
+            if !d.shared.is_async {
+                d.shared.complete_drain();
+            }
+        }
+        if let Some(cd) = st.conn_drain.as_mut() {
+            cd.phase = DrainPhase::Done;
+            if cd.result.is_none() {
+                cd.result = Some(err(
+                    ErrorKind::ConnectionClosed,
+                    "the connection closed before the drain completed",
+                ));
+            }
+        }
         st.engine.close()
+    }
+
+    // -- Drains ------------------------------------------------------------
+
+    /// Starts draining subscription `shared` (`timeout`: `None` for no limit).
+    fn start_sub_drain(&self, shared: &Arc<SubShared>, timeout: Option<Duration>) -> Result<()> {
+        let mut st = self.lock();
+        if st.mode == Mode::Closed {
+            return err(ErrorKind::ConnectionClosed, "connection closed");
+        }
+        match shared.state.load(Ordering::Acquire) {
+            SUB_OPEN => {}
+            SUB_CONN_CLOSED => return err(ErrorKind::ConnectionClosed, "connection closed"),
+            _ => return err(ErrorKind::InvalidSubscription, "subscription is not valid"),
+        }
+        if st.conn_drain.is_some() {
+            return err(
+                ErrorKind::Draining,
+                "cannot drain a subscription while its connection is draining",
+            );
+        }
+        if shared.drain_started() {
+            return Ok(());
+        }
+        let sid = shared.sid.load(Ordering::Acquire);
+        let in_engine = st.engine.has_sub(sid);
+        if !in_engine && shared.rx.is_empty() {
+            return err(ErrorKind::InvalidSubscription, "subscription is not valid");
+        }
+        shared.drain.lock().started = true;
+        let now = Instant::now();
+        let step = if in_engine {
+            st.engine.drain_sub(sid)?;
+            DrainStep::NeedFlush
+        } else {
+            // Auto-unsubscribed at its maximum: only the queue is left.
+            shared.seal();
+            DrainStep::Sealed
+        };
+        st.drains.push(SubDrain {
+            sid,
+            shared: shared.clone(),
+            step,
+            deadline: timeout.map(|t| now + t),
+            by_conn: false,
+        });
+        self.advance_drains(&mut st, now);
+        drop(st);
+        self.kick();
+        self.io.send(Cmd::Timer(self.id));
+        Ok(())
+    }
+
+    /// Starts draining the connection (`timeout`: `None` for no limit).
+    fn start_conn_drain(&self, timeout: Option<Duration>) -> Result<()> {
+        let mut st = self.lock();
+        match st.mode {
+            Mode::Closed => return err(ErrorKind::ConnectionClosed, "connection closed"),
+            Mode::Connected => {}
+            _ => {
+                return err(
+                    ErrorKind::IllegalState,
+                    "cannot drain while the connection is connecting or reconnecting",
+                );
+            }
+        }
+        if st.conn_drain.is_some() {
+            return Ok(());
+        }
+        let now = Instant::now();
+        let mut mux_sid = None;
+        let mut subs = Vec::new();
+        for (sid, sink) in st.engine.subs() {
+            match sink {
+                Sink::Sub(shared, _) => subs.push((sid, shared.clone())),
+                Sink::Mux(_) => mux_sid = Some(sid),
+            }
+        }
+        subs.sort_unstable_by_key(|(sid, _)| *sid);
+        for (sid, shared) in subs {
+            let mut d = shared.drain.lock();
+            if d.started {
+                continue; // Its own drain goes on; the connection waits for it.
+            }
+            d.started = true;
+            drop(d);
+            st.engine.drain_sub(sid)?;
+            st.drains.push(SubDrain {
+                sid,
+                shared,
+                step: DrainStep::NeedFlush,
+                deadline: None,
+                by_conn: true,
+            });
+        }
+        st.conn_drain = Some(ConnDrain {
+            phase: DrainPhase::Subs,
+            deadline: timeout.map(|t| now + t),
+            mux_sid,
+            result: None,
+        });
+        self.advance_drains(&mut st, now);
+        drop(st);
+        self.kick();
+        self.io.send(Cmd::Timer(self.id));
+        Ok(())
+    }
+
+    /// A subscription's drain completed outside the io loop (its last message
+    /// was delivered): let the connection's drain move on.
+    fn drain_progress(&self) {
+        let mut st = self.lock();
+        if st.drains.is_empty() && st.conn_drain.is_none() {
+            return;
+        }
+        self.advance_drains(&mut st, Instant::now());
+        drop(st);
+        self.kick();
+    }
+
+    /// Moves every drain as far as it can go now: PINGs once connected,
+    /// sealing once their PONG came, deadlines, the connection's phases.
+    fn advance_drains(&self, st: &mut State, now: Instant) {
+        if st.drains.is_empty() && st.conn_drain.is_none() {
+            return;
+        }
+        let mut ticket: Option<FlushTicket> = None;
+        let mut flush_error: Option<Error> = None;
+        let State { drains, engine, .. } = st;
+        for d in drains.iter_mut() {
+            if d.deadline.is_some_and(|dl| now >= dl) {
+                d.shared.set_drain_status(Error::new(
+                    ErrorKind::Timeout,
+                    "the subscription did not drain in time",
+                ));
+                drop(engine.remove_sub(d.sid));
+                d.step = DrainStep::Sealed;
+                d.shared.drain.lock().sealed = true;
+                // Nothing more is delivered.
+                d.shared.close_with(SUB_UNSUBSCRIBED);
+                if !d.shared.is_async {
+                    d.shared.complete_drain();
+                }
+                continue;
+            }
+            if d.step == DrainStep::NeedFlush {
+                if ticket.is_none() {
+                    ticket = engine.ping_ticket(now);
+                }
+                if let Some(t) = ticket {
+                    d.step = DrainStep::Flushing(t);
+                }
+            }
+            if let DrainStep::Flushing(t) = d.step {
+                match engine.flush_status(t) {
+                    None => continue,
+                    Some(Ok(())) => {}
+                    Some(Err(e)) => {
+                        d.shared.set_drain_status(e.clone());
+                        if d.by_conn {
+                            flush_error.get_or_insert(e);
+                        }
+                    }
+                }
+                drop(engine.remove_sub(d.sid));
+                d.step = DrainStep::Sealed;
+                d.shared.seal();
+            }
+        }
+        drains.retain(|d| !d.shared.drain.lock().complete);
+        if let Some(e) = flush_error {
+            self.post_drain_error("unable to flush all subscriptions UNSUB protocols", &e);
+        }
+        if ticket.is_some() {
+            self.kick();
+        }
+        self.advance_conn_drain(st, now);
+    }
+
+    fn advance_conn_drain(&self, st: &mut State, now: Instant) {
+        let Some(cd) = st.conn_drain.as_mut() else {
+            return;
+        };
+        loop {
+            let late = cd.deadline.is_some_and(|dl| now >= dl);
+            match cd.phase {
+                DrainPhase::Done => return,
+                DrainPhase::Subs | DrainPhase::Mux(_) if late => {
+                    let e = Error::new(
+                        ErrorKind::Timeout,
+                        "timeout waiting for subscriptions to drain",
+                    );
+                    for d in &st.drains {
+                        d.shared.set_drain_status(e.clone());
+                    }
+                    cd.result = Some(Err(e.clone()));
+                    cd.phase = DrainPhase::Done;
+                    self.post_drain_error("timeout waiting for subscriptions to drain", &e);
+                    self.close_drained(st);
+                    return;
+                }
+                DrainPhase::Subs => {
+                    if !st.drains.is_empty() {
+                        return;
+                    }
+                    cd.phase = match cd.mux_sid {
+                        Some(sid) if st.engine.has_sub(sid) => {
+                            let _ = st.engine.drain_sub(sid);
+                            DrainPhase::Mux(DrainStep::NeedFlush)
+                        }
+                        _ => DrainPhase::Pubs(DrainStep::NeedFlush),
+                    };
+                }
+                DrainPhase::Mux(step) | DrainPhase::Pubs(step) => {
+                    let pubs = matches!(cd.phase, DrainPhase::Pubs(_));
+                    if pubs && late {
+                        let e = Error::new(ErrorKind::Timeout, "drain timed out");
+                        self.post_drain_error("unable to flush publish calls", &e);
+                        cd.result.get_or_insert(Err(e));
+                        cd.phase = DrainPhase::Done;
+                        self.close_drained(st);
+                        return;
+                    }
+                    let step = match step {
+                        DrainStep::NeedFlush => match st.engine.ping_ticket(now) {
+                            Some(t) => {
+                                self.kick();
+                                DrainStep::Flushing(t)
+                            }
+                            None => return, // Not connected: wait (or time out).
+                        },
+                        other => other,
+                    };
+                    let outcome = match step {
+                        DrainStep::Flushing(t) => st.engine.flush_status(t),
+                        _ => Some(Ok(())),
+                    };
+                    let Some(outcome) = outcome else {
+                        cd.phase = if pubs {
+                            DrainPhase::Pubs(step)
+                        } else {
+                            DrainPhase::Mux(step)
+                        };
+                        return;
+                    };
+                    if pubs {
+                        if let Err(e) = &outcome {
+                            self.post_drain_error("unable to flush publish calls", e);
+                        }
+                        cd.result.get_or_insert(outcome);
+                        cd.phase = DrainPhase::Done;
+                        self.close_drained(st);
+                        return;
+                    }
+                    if let Err(e) = &outcome {
+                        self.post_drain_error("unable to flush the request inbox UNSUB", e);
+                    }
+                    if let Some(sid) = cd.mux_sid {
+                        drop(st.engine.remove_sub(sid));
+                    }
+                    cd.phase = DrainPhase::Pubs(DrainStep::NeedFlush);
+                }
+            }
+        }
+    }
+
+    /// Reports a drain failure to the error callback, as nats.c words it.
+    fn post_drain_error(&self, what: &str, e: &Error) {
+        let code = crate::ffi::status_code(e.kind());
+        self.post_error(
+            None,
+            Error::new(
+                e.kind(),
+                format!("Drain error: {what}: {code} ({})", e.kind().text()),
+            ),
+        );
+    }
+
+    /// The connection's drain is over: close (everything was flushed).
+    fn close_drained(&self, st: &mut State) {
+        if st.mode == Mode::Closed {
+            return;
+        }
+        if matches!(st.link, Link::Up) {
+            self.post_conn_cb(&self.opts.disconnected_cb);
+        }
+        self.close_from_loop(st);
     }
 
     fn post_error(&self, sid: Option<u64>, e: Error) {
@@ -1078,6 +1540,9 @@ fn random() -> u64 {
 // ---------------------------------------------------------------------------
 // The public API.
 
+/// How long `drain` may take by default (nats.c's 30 s).
+const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// Handler of an asynchronous subscription: `Some(msg)`, or `None` when a
 /// subscription created with an idle timeout saw nothing for that long.
 pub(crate) type RawHandler = Box<dyn FnMut(Option<Message>) + Send>;
@@ -1148,6 +1613,8 @@ impl Connection {
                 generation: 0,
                 last_read: None,
                 local_addr: None,
+                drains: Vec::new(),
+                conn_drain: None,
             }),
             cond: Condvar::new(),
             io,
@@ -1257,10 +1724,15 @@ impl Connection {
         headers: &[u8],
         payload: &[u8],
     ) -> Result<()> {
-        self.inner
-            .lock()
-            .engine
-            .publish(subject, reply, headers, payload)?;
+        {
+            let mut st = self.inner.lock();
+            if st.mode != Mode::Closed
+                && st.conn_drain.as_ref().is_some_and(ConnDrain::draining_pubs)
+            {
+                return err(ErrorKind::Draining, "the connection is draining");
+            }
+            st.engine.publish(subject, reply, headers, payload)?;
+        }
         self.inner.kick();
         Ok(())
     }
@@ -1294,6 +1766,9 @@ impl Connection {
             max: AtomicU64::new(0),
             state: AtomicU8::new(SUB_OPEN),
             is_async,
+            drain: Mutex::new(SubDrainState::default()),
+            drain_done: Condvar::new(),
+            on_complete: Mutex::new(None),
         });
         Ok((shared, tx))
     }
@@ -1301,6 +1776,7 @@ impl Connection {
     fn register(&self, shared: &Arc<SubShared>, tx: Sender<Message>) -> Result<()> {
         {
             let mut st = self.inner.lock();
+            st.check_not_draining()?;
             let (sid, _) = st.engine.subscribe(
                 &shared.subject,
                 shared.queue.as_deref(),
@@ -1394,6 +1870,7 @@ impl Connection {
     ) -> Result<Subscription> {
         let (shared, tx) = self.new_sub(subject, queue, true)?;
         let worker = shared.clone();
+        let conn = Arc::downgrade(&self.inner);
         let (ready_tx, ready_rx) = crossbeam_channel::bounded::<bool>(1);
         std::thread::Builder::new()
             .name("nats-delivery".into())
@@ -1425,12 +1902,28 @@ impl Connection {
                             if worker.state.load(Ordering::Acquire) != SUB_OPEN {
                                 break;
                             }
+                            // A draining subscription gets no idle calls.
+                            if worker.drain_started() {
+                                continue;
+                            }
                             let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                                 handler(None)
                             }));
                         }
                         Err(RecvTimeoutError::Disconnected) => break,
                     }
+                }
+                // Delivery is over: a drain completes, then the completion
+                // callback runs (after the last message callback).
+                drop(handler);
+                if worker.complete_drain()
+                    && let Some(c) = conn.upgrade()
+                {
+                    c.drain_progress();
+                }
+                worker.close_with(SUB_UNSUBSCRIBED);
+                if let Some(f) = worker.on_complete.lock().take() {
+                    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
                 }
             })
             .map_err(|e| {
@@ -1563,6 +2056,7 @@ impl Connection {
         if let Some(existing) = self.inner.mux.get() {
             return Ok(existing.clone());
         }
+        st.check_not_draining()?;
         let wildcard = format!("{}*", m.prefix);
         let (sid, _) = st.engine.subscribe(&wildcard, None, Sink::Mux(m.clone()))?;
         st.engine.set_replay_last(sid);
@@ -1612,6 +2106,75 @@ impl Connection {
         self.inner.close();
     }
 
+    /// Starts draining the connection, with a limit of 30 s: every
+    /// subscription stops receiving and delivers what it already has (the
+    /// request inbox last, so replies still arrive), then publishes are
+    /// flushed and the connection closes. Returns at once; see
+    /// [`Connection::wait_drained`]. Publishing is allowed until the
+    /// subscriptions are drained; subscribing is not.
+    ///
+    /// # Errors
+    /// `ConnectionClosed`; `IllegalState` while connecting or reconnecting.
+    ///
+    /// # Examples
+    /// ```no_run
+    /// # let nc = nats::Connection::connect("nats://127.0.0.1:4222")?;
+    /// let sub = nc.subscribe_with_handler("work", |m| println!("{:?}", m.payload()))?;
+    /// nc.drain()?;
+    /// nc.wait_drained(None)?; // every queued message was handled; closed
+    /// # Ok::<(), nats::Error>(())
+    /// ```
+    pub fn drain(&self) -> Result<()> {
+        self.drain_timeout(Some(DEFAULT_DRAIN_TIMEOUT))
+    }
+
+    /// [`Connection::drain`] with a limit (`None`: no limit). When the limit
+    /// passes, the subscriptions still draining end with `Timeout`, the error
+    /// callback is told, and the connection closes.
+    ///
+    /// # Errors
+    /// As [`Connection::drain`].
+    pub fn drain_timeout(&self, timeout: Option<Duration>) -> Result<()> {
+        self.inner.start_conn_drain(timeout)
+    }
+
+    /// True while the connection drains.
+    pub fn is_draining(&self) -> bool {
+        let st = self.inner.lock();
+        st.mode != Mode::Closed && st.conn_drain.is_some()
+    }
+
+    /// Waits until the drain started by [`Connection::drain`] ended and the
+    /// connection closed (`timeout`: `None` waits as long as it takes), and
+    /// returns how the drain went.
+    ///
+    /// # Errors
+    /// `IllegalState` if no drain was started; `Timeout` if the wait timed
+    /// out; otherwise the drain's failure (`Timeout` when subscriptions did
+    /// not drain in time, `ConnectionClosed` when closed meanwhile...).
+    pub fn wait_drained(&self, timeout: Option<Duration>) -> Result<()> {
+        let deadline = timeout.map(|t| Instant::now() + t);
+        let mut st = self.inner.lock();
+        if st.conn_drain.is_none() {
+            return err(ErrorKind::IllegalState, "the connection is not draining");
+        }
+        while st.mode != Mode::Closed {
+            match deadline {
+                Some(d) => {
+                    if self.inner.cond.wait_until(&mut st, d).timed_out() && st.mode != Mode::Closed
+                    {
+                        return err(ErrorKind::Timeout, "the drain is still in progress");
+                    }
+                }
+                None => self.inner.cond.wait(&mut st),
+            }
+        }
+        st.conn_drain
+            .as_ref()
+            .and_then(|d| d.result.clone())
+            .unwrap_or(Ok(()))
+    }
+
     /// Drops the current socket as if the server had gone: the connection
     /// reconnects (to the next server of the list), or closes if reconnecting
     /// is not allowed. Returns at once.
@@ -1640,9 +2203,14 @@ impl Connection {
 
     /// The connection status.
     pub fn status(&self) -> ConnStatus {
-        match self.inner.lock().mode {
+        let st = self.inner.lock();
+        match st.mode {
             Mode::Closed => ConnStatus::Closed,
-            Mode::Connected => ConnStatus::Connected,
+            Mode::Connected => match st.conn_drain.as_ref().map(|d| d.phase) {
+                Some(DrainPhase::Pubs(_)) => ConnStatus::DrainingPubs,
+                Some(DrainPhase::Subs | DrainPhase::Mux(_)) => ConnStatus::DrainingSubs,
+                _ => ConnStatus::Connected,
+            },
             Mode::Reconnect { .. } => ConnStatus::Reconnecting,
             Mode::Initial { .. } => ConnStatus::Connecting,
         }
@@ -1860,6 +2428,9 @@ impl Subscription {
         match self.shared.rx.recv_timeout(timeout) {
             Ok(m) => {
                 self.shared.consumed(&m);
+                if self.shared.read_one() {
+                    self.conn.drain_progress();
+                }
                 Ok(m)
             }
             Err(RecvTimeoutError::Timeout) => err(ErrorKind::Timeout, "no message"),
@@ -1883,16 +2454,119 @@ impl Subscription {
         match r {
             Ok(_) => {
                 self.shared.close_with(SUB_UNSUBSCRIBED);
+                if self.shared.drain_started()
+                    && !self.shared.is_async
+                    && self.shared.complete_drain()
+                {
+                    self.conn.drain_progress();
+                }
                 self.conn.kick();
                 Ok(())
             }
             Err(e) => {
                 if e.kind() == ErrorKind::InvalidSubscription {
                     self.shared.close_with(SUB_UNSUBSCRIBED);
+                    // A drained subscription still delivering its queue: it
+                    // stops now, and its drain ends as interrupted.
+                    if self.shared.drain_started() {
+                        if !self.shared.is_async && self.shared.complete_drain() {
+                            self.conn.drain_progress();
+                        }
+                        return Ok(());
+                    }
                 }
                 Err(e)
             }
         }
+    }
+
+    /// Starts draining the subscription, with a limit of 30 s: it stops
+    /// receiving (UNSUB, then a PING to be sure the server processed it),
+    /// delivers what it already has, then closes. Returns at once; see
+    /// [`Subscription::wait_drained`] and [`Subscription::drain_status`]. A
+    /// synchronous subscription completes its drain when [`Subscription::next_msg`]
+    /// has returned its last message.
+    ///
+    /// # Errors
+    /// `InvalidSubscription` if closed; `ConnectionClosed`; `Draining` while
+    /// the connection drains.
+    ///
+    /// # Examples
+    /// ```no_run
+    /// # let nc = nats::Connection::connect("nats://127.0.0.1:4222")?;
+    /// let sub = nc.subscribe_with_handler("jobs", |m| println!("{:?}", m.payload()))?;
+    /// sub.drain()?;
+    /// sub.wait_drained(None)?;
+    /// assert!(sub.drain_status().unwrap().is_ok());
+    /// # Ok::<(), nats::Error>(())
+    /// ```
+    pub fn drain(&self) -> Result<()> {
+        self.drain_timeout(Some(DEFAULT_DRAIN_TIMEOUT))
+    }
+
+    /// [`Subscription::drain`] with a limit (`None`: no limit); when it
+    /// passes, the subscription closes with what is left undelivered and its
+    /// drain status is `Timeout`. A second call does nothing.
+    ///
+    /// # Errors
+    /// As [`Subscription::drain`].
+    pub fn drain_timeout(&self, timeout: Option<Duration>) -> Result<()> {
+        self.conn.start_sub_drain(&self.shared, timeout)
+    }
+
+    /// Waits until the drain completes (`timeout`: `None` waits as long as
+    /// it takes). This is the wait's result; the drain's own is
+    /// [`Subscription::drain_status`].
+    ///
+    /// # Errors
+    /// `IllegalState` if no drain was started, `Timeout`.
+    pub fn wait_drained(&self, timeout: Option<Duration>) -> Result<()> {
+        let deadline = timeout.map(|t| Instant::now() + t);
+        let mut d = self.shared.drain.lock();
+        if !d.started {
+            return err(ErrorKind::IllegalState, "the subscription is not draining");
+        }
+        while !d.complete {
+            match deadline {
+                Some(at) => {
+                    if self.shared.drain_done.wait_until(&mut d, at).timed_out() && !d.complete {
+                        return err(ErrorKind::Timeout, "the drain is still in progress");
+                    }
+                }
+                None => self.shared.drain_done.wait(&mut d),
+            }
+        }
+        Ok(())
+    }
+
+    /// How the drain ended: `None` until it completed, then `Ok`, or why it
+    /// did not complete normally (`Timeout`, `ConnectionClosed`,
+    /// `InvalidSubscription` when unsubscribed meanwhile, a flush error).
+    pub fn drain_status(&self) -> Option<Result<()>> {
+        let d = self.shared.drain.lock();
+        d.complete.then(|| d.status.clone().map_or(Ok(()), Err))
+    }
+
+    /// Sets a callback run once when this asynchronous subscription stops
+    /// delivering (unsubscribed, drained, closed...), after its last message
+    /// callback returned.
+    ///
+    /// # Errors
+    /// `InvalidSubscription` for a synchronous or closed subscription.
+    pub fn on_complete<F: FnOnce() + Send + 'static>(&self, f: F) -> Result<()> {
+        self.set_on_complete(Some(Box::new(f)))
+    }
+
+    /// Sets or (`None`) clears the completion callback.
+    pub(crate) fn set_on_complete(&self, f: Option<OnComplete>) -> Result<()> {
+        if !self.shared.is_async || self.shared.state.load(Ordering::Acquire) != SUB_OPEN {
+            return err(
+                ErrorKind::InvalidSubscription,
+                "the subscription is closed or synchronous",
+            );
+        }
+        *self.shared.on_complete.lock() = f;
+        Ok(())
     }
 
     /// Unsubscribes automatically after `max` messages in total; if that many
@@ -2060,6 +2734,15 @@ impl Subscription {
 
 impl Drop for Subscription {
     fn drop(&mut self) {
+        // An asynchronous subscription being drained finishes its drain.
+        if self.shared.is_async && self.shared.drain_started() {
+            return;
+        }
+        if self.shared.drain_started() {
+            // Nobody will read the rest: the drain ends here.
+            let _ = self.unsubscribe();
+            return;
+        }
         if self.shared.state.load(Ordering::Acquire) == SUB_OPEN {
             let _ = self.conn.lock().engine.unsubscribe(self.sid(), None);
             self.shared.close_with(SUB_UNSUBSCRIBED);

@@ -107,6 +107,9 @@ struct SubEntry<S> {
     received: u64,
     /// Re-sent after the other subscriptions on reconnect (the request inbox).
     replay_last: bool,
+    /// Draining: its UNSUB was sent; it still delivers what the server sent
+    /// before that, and is not re-subscribed on reconnect.
+    draining: bool,
     sink: S,
 }
 
@@ -546,6 +549,9 @@ impl<S: SubSink> Engine<S> {
             let Some(e) = self.subs.get(&sid) else {
                 continue;
             };
+            if e.draining {
+                continue;
+            }
             proto::encode_sub(&mut self.out, &e.subject, e.queue.as_deref(), sid);
             if e.max > 0 {
                 proto::encode_unsub(&mut self.out, sid, Some(e.max - e.received));
@@ -631,6 +637,7 @@ impl<S: SubSink> Engine<S> {
                 max: 0,
                 received: 0,
                 replay_last: false,
+                draining: false,
                 sink,
             },
         );
@@ -675,6 +682,51 @@ impl<S: SubSink> Engine<S> {
         if let Some(e) = self.subs.get_mut(&sid) {
             e.replay_last = true;
         }
+    }
+
+    /// Starts draining `sid`: sends its UNSUB now (or never, when not
+    /// connected: it is then simply not re-subscribed); messages the server
+    /// sent before the UNSUB are still delivered until [`Engine::remove_sub`].
+    /// Returns whether the driver must be woken.
+    pub(crate) fn drain_sub(&mut self, sid: u64) -> Result<bool> {
+        self.check_open()?;
+        let Some(entry) = self.subs.get_mut(&sid) else {
+            return err(ErrorKind::InvalidSubscription, "subscription is not valid");
+        };
+        if entry.draining {
+            return Ok(false);
+        }
+        entry.draining = true;
+        let wake = self.phase == Phase::Connected && self.out.is_empty();
+        if self.phase == Phase::Connected {
+            proto::encode_unsub(&mut self.out, sid, None);
+        }
+        Ok(wake)
+    }
+
+    /// Forgets `sid` without telling the server (its UNSUB was sent by
+    /// [`Engine::drain_sub`]); returns its sink.
+    pub(crate) fn remove_sub(&mut self, sid: u64) -> Option<S> {
+        self.subs.remove(&sid).map(|e| e.sink)
+    }
+
+    /// Every subscription's id and sink.
+    pub(crate) fn subs(&self) -> impl Iterator<Item = (u64, &S)> {
+        self.subs.iter().map(|(sid, e)| (*sid, &e.sink))
+    }
+
+    /// Queues a PING for the library's own use (drains): unlike
+    /// [`Engine::flush_ping`], it leaves a pending report of lost publishes
+    /// for the application's next flush. `None` when not connected.
+    pub(crate) fn ping_ticket(&mut self, now: Instant) -> Option<FlushTicket> {
+        if self.phase != Phase::Connected {
+            return None;
+        }
+        self.queue_ping(now);
+        Some(FlushTicket {
+            epoch: self.epoch,
+            target: self.pings_sent,
+        })
     }
 
     /// True if `sid` is a live subscription.
@@ -1112,6 +1164,45 @@ mod tests {
         let mut ev = Vec::new();
         e.drain_events(&mut ev);
         assert!(ev.contains(&Event::Connected { reconnect: true }));
+    }
+
+    #[test]
+    fn draining_sub_unsubscribes_delivers_until_removed_and_is_not_replayed() {
+        let t0 = Instant::now();
+        let mut e = connected(t0);
+        let sink = VecSink::default();
+        let (a, _) = e.subscribe("foo", None, sink.clone()).unwrap();
+        let (b, _) = e.subscribe("bar", None, VecSink::default()).unwrap();
+        out(&mut e);
+        assert!(e.drain_sub(a).unwrap());
+        assert!(!e.drain_sub(a).unwrap(), "a second drain sends nothing");
+        let t = e.ping_ticket(t0).unwrap();
+        assert_eq!(out(&mut e), "UNSUB 1\r\nPING\r\n");
+        // What the server sent before the UNSUB still arrives.
+        e.handle(frame(a, b"in flight"), t0);
+        assert_eq!(sink.got.borrow().len(), 1);
+        e.handle(ServerOp::Pong, t0);
+        assert_eq!(e.flush_status(t), Some(Ok(())));
+        assert!(e.remove_sub(a).is_some());
+        e.handle(frame(a, b"late"), t0);
+        assert_eq!(sink.got.borrow().len(), 1);
+        // A draining subscription is not re-subscribed on reconnect.
+        let (c, _) = e.subscribe("baz", None, VecSink::default()).unwrap();
+        e.drain_sub(c).unwrap();
+        e.disconnected(None, true, &[], 0);
+        assert!(e.ping_ticket(t0).is_none());
+        e.start_handshake(far());
+        e.handle(info(1024), t0);
+        out(&mut e);
+        e.handle(ServerOp::Pong, t0);
+        let o = out(&mut e);
+        assert!(o.contains(&format!("SUB bar {b}\r\n")), "{o}");
+        assert!(!o.contains("baz"), "{o}");
+        assert_eq!(e.subs().count(), 2);
+        assert_eq!(
+            e.drain_sub(a).unwrap_err().kind(),
+            ErrorKind::InvalidSubscription
+        );
     }
 
     #[test]

@@ -358,6 +358,11 @@ typedef struct {
   uint64_t unconfirmedLost;
 } natsConnHealth;
 
+/**
+ * Called once when an asynchronous subscription stops delivering.
+ */
+typedef void (*natsOnCompleteCB)(void *closure);
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
@@ -595,6 +600,27 @@ NATS_EXTERN bool natsConnection_IsClosed(natsConnection *nc);
  * `nc` NULL or valid.
  */
 NATS_EXTERN bool natsConnection_IsDraining(natsConnection *nc);
+
+/**
+ * Starts draining the connection, with nats.c's default limit of 30 s:
+ * subscriptions stop receiving and deliver what they have (the request
+ * inbox last), publishes are flushed, then the connection closes (the
+ * closed callback runs). Returns at once.
+ *
+ * # Safety
+ * `nc` NULL or valid.
+ */
+NATS_EXTERN natsStatus natsConnection_Drain(natsConnection *nc);
+
+/**
+ * Starts draining with a limit of `timeout` ms (≤ 0: no limit). Past it,
+ * subscriptions still draining end with `NATS_TIMEOUT`, the error handler
+ * gets `NATS_TIMEOUT`, and the connection closes.
+ *
+ * # Safety
+ * `nc` NULL or valid.
+ */
+NATS_EXTERN natsStatus natsConnection_DrainTimeout(natsConnection *nc, int64_t timeout);
 
 /**
  * The connection's name, as set with `natsOptions_SetName`; NULL for a NULL
@@ -2149,6 +2175,60 @@ NATS_EXTERN natsStatus natsSubscription_NoDeliveryDelay(natsSubscription *sub);
  * `sub` NULL or valid; not used afterwards.
  */
 NATS_EXTERN void natsSubscription_Destroy(natsSubscription *sub);
+
+/**
+ * Starts draining the subscription, with nats.c's default limit of 30 s:
+ * it stops receiving, delivers what it already has, then closes.
+ *
+ * # Safety
+ * `sub` NULL or valid.
+ */
+NATS_EXTERN natsStatus natsSubscription_Drain(natsSubscription *sub);
+
+/**
+ * Starts draining with a limit of `timeout` ms (≤ 0: no limit); past it the
+ * subscription closes and its drain status is `NATS_TIMEOUT`.
+ *
+ * # Safety
+ * `sub` NULL or valid.
+ */
+NATS_EXTERN natsStatus natsSubscription_DrainTimeout(natsSubscription *sub, int64_t timeout);
+
+/**
+ * Waits up to `timeout` ms (≤ 0: forever) for the drain to complete:
+ * `NATS_OK`, `NATS_TIMEOUT`, or `NATS_ILLEGAL_STATE` if no drain started.
+ *
+ * # Safety
+ * `sub` NULL or valid.
+ */
+NATS_EXTERN
+natsStatus natsSubscription_WaitForDrainCompletion(natsSubscription *sub,
+                                                   int64_t timeout);
+
+/**
+ * How the drain ended: `NATS_ILLEGAL_STATE` until it completed, then
+ * `NATS_OK`, `NATS_TIMEOUT`, `NATS_CONNECTION_CLOSED`,
+ * `NATS_INVALID_SUBSCRIPTION` (unsubscribed meanwhile) or a flush error.
+ * The status is a result: the thread's last error is not changed by it.
+ *
+ * # Safety
+ * `sub` NULL or valid.
+ */
+NATS_EXTERN natsStatus natsSubscription_DrainCompletionStatus(natsSubscription *sub);
+
+/**
+ * Sets (or with a NULL `cb`, clears) the callback run once, on the delivery
+ * thread, after the last message callback of this asynchronous
+ * subscription, when it is unsubscribed, drained or its connection closed:
+ * the point from which the closure may be freed.
+ *
+ * # Safety
+ * `sub` NULL or valid; `closure` is the user's.
+ */
+NATS_EXTERN
+natsStatus natsSubscription_SetOnCompleteCB(natsSubscription *sub,
+                                            natsOnCompleteCB cb,
+                                            void *closure);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -660,7 +660,36 @@ pub unsafe extern "C" fn natsConnection_IsClosed(nc: *mut natsConnection) -> boo
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn natsConnection_IsDraining(nc: *mut natsConnection) -> bool {
     guard("natsConnection_IsDraining", false, || {
-        conn(nc).is_ok_and(|_| false)
+        conn(nc).is_ok_and(|c| c.conn.is_draining())
+    })
+}
+
+/// Starts draining the connection, with nats.c's default limit of 30 s:
+/// subscriptions stop receiving and deliver what they have (the request
+/// inbox last), publishes are flushed, then the connection closes (the
+/// closed callback runs). Returns at once.
+///
+/// # Safety
+/// `nc` NULL or valid.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn natsConnection_Drain(nc: *mut natsConnection) -> natsStatus {
+    run("natsConnection_Drain", || conn(nc)?.conn.drain())
+}
+
+/// Starts draining with a limit of `timeout` ms (≤ 0: no limit). Past it,
+/// subscriptions still draining end with `NATS_TIMEOUT`, the error handler
+/// gets `NATS_TIMEOUT`, and the connection closes.
+///
+/// # Safety
+/// `nc` NULL or valid.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn natsConnection_DrainTimeout(
+    nc: *mut natsConnection,
+    timeout: i64,
+) -> natsStatus {
+    run("natsConnection_DrainTimeout", || {
+        let t = (timeout > 0).then(|| Duration::from_millis(timeout.unsigned_abs()));
+        conn(nc)?.conn.drain_timeout(t)
     })
 }
 

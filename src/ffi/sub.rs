@@ -499,10 +499,117 @@ pub unsafe extern "C" fn natsSubscription_Destroy(sub: *mut natsSubscription) {
         // SAFETY: from Box::into_raw in subscribe; ownership returns here.
         let b = unsafe { Box::from_raw(sub) };
         if let Some(s) = b.sub.get() {
+            // As nats.c: destroying stops delivery, a drain included (the
+            // callback must not see this freed object).
+            let _ = s.unsubscribe();
             b.registry.lock().remove(&s.sid());
         }
         drop(b);
     })
+}
+
+/// Starts draining the subscription, with nats.c's default limit of 30 s:
+/// it stops receiving, delivers what it already has, then closes.
+///
+/// # Safety
+/// `sub` NULL or valid.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn natsSubscription_Drain(sub: *mut natsSubscription) -> natsStatus {
+    run("natsSubscription_Drain", || sub_ref(sub)?.get().drain())
+}
+
+/// Starts draining with a limit of `timeout` ms (≤ 0: no limit); past it the
+/// subscription closes and its drain status is `NATS_TIMEOUT`.
+///
+/// # Safety
+/// `sub` NULL or valid.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn natsSubscription_DrainTimeout(
+    sub: *mut natsSubscription,
+    timeout: i64,
+) -> natsStatus {
+    run("natsSubscription_DrainTimeout", || {
+        sub_ref(sub)?.get().drain_timeout(positive_millis(timeout))
+    })
+}
+
+/// Waits up to `timeout` ms (≤ 0: forever) for the drain to complete:
+/// `NATS_OK`, `NATS_TIMEOUT`, or `NATS_ILLEGAL_STATE` if no drain started.
+///
+/// # Safety
+/// `sub` NULL or valid.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn natsSubscription_WaitForDrainCompletion(
+    sub: *mut natsSubscription,
+    timeout: i64,
+) -> natsStatus {
+    run("natsSubscription_WaitForDrainCompletion", || {
+        sub_ref(sub)?.get().wait_drained(positive_millis(timeout))
+    })
+}
+
+/// How the drain ended: `NATS_ILLEGAL_STATE` until it completed, then
+/// `NATS_OK`, `NATS_TIMEOUT`, `NATS_CONNECTION_CLOSED`,
+/// `NATS_INVALID_SUBSCRIPTION` (unsubscribed meanwhile) or a flush error.
+/// The status is a result: the thread's last error is not changed by it.
+///
+/// # Safety
+/// `sub` NULL or valid.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn natsSubscription_DrainCompletionStatus(
+    sub: *mut natsSubscription,
+) -> natsStatus {
+    if sub.is_null() {
+        return run("natsSubscription_DrainCompletionStatus", || {
+            Err(super::invalid("sub"))
+        });
+    }
+    guard(
+        "natsSubscription_DrainCompletionStatus",
+        natsStatus::NATS_ERR,
+        || match sub_ref(sub).map(|s| s.get().drain_status()) {
+            Ok(Some(Ok(()))) => natsStatus::NATS_OK,
+            Ok(Some(Err(e))) => natsStatus::from(e.kind()),
+            Ok(None) => natsStatus::NATS_ILLEGAL_STATE,
+            Err(e) => natsStatus::from(e.kind()),
+        },
+    )
+}
+
+/// Called once when an asynchronous subscription stops delivering.
+pub type natsOnCompleteCB = Option<unsafe extern "C" fn(closure: *mut c_void)>;
+
+/// Sets (or with a NULL `cb`, clears) the callback run once, on the delivery
+/// thread, after the last message callback of this asynchronous
+/// subscription, when it is unsubscribed, drained or its connection closed:
+/// the point from which the closure may be freed.
+///
+/// # Safety
+/// `sub` NULL or valid; `closure` is the user's.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn natsSubscription_SetOnCompleteCB(
+    sub: *mut natsSubscription,
+    cb: natsOnCompleteCB,
+    closure: *mut c_void,
+) -> natsStatus {
+    run("natsSubscription_SetOnCompleteCB", || {
+        let s = sub_ref(sub)?.get();
+        let closure = SendPtr(closure);
+        let f = cb.map(|f| {
+            Box::new(move || {
+                let c = &closure;
+                // SAFETY: the user's callback with the user's closure, as
+                // nats.c calls it.
+                unsafe { f(c.0) }
+            }) as crate::connection::OnComplete
+        });
+        s.set_on_complete(f)
+    })
+}
+
+/// A C timeout in ms where ≤ 0 means none.
+fn positive_millis(ms: i64) -> Option<Duration> {
+    (ms > 0).then(|| Duration::from_millis(ms.unsigned_abs()))
 }
 
 #[allow(dead_code)]
