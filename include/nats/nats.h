@@ -54,6 +54,10 @@ typedef struct __natsOptions        natsOptions;
 typedef struct __natsHeader         natsHeader;
 typedef char                        natsInbox;
 
+/* Extension (not in nats.c): defined by libnats-rs's header only, so that a
+ * program can tell which library's header it was compiled against. */
+#define NATS_LIBNATS_RS 1
+
 /* Extension (not in nats.c): defined when natsConnHealth and
  * natsConnection_GetHealth() are available (see natsConnection_GetHealth). */
 #define NATS_EXT_CONN_HEALTH 1
