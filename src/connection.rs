@@ -11,12 +11,13 @@
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU8, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use parking_lot::{Condvar, Mutex, MutexGuard};
 
+use crate::delivery::{self, PoolSub, PoolTx};
 use crate::dispatch::{self, InFlight};
 use crate::driver::{self, Cmd, LoopHandle, Step};
 use crate::engine::{Delivery, Engine, EngineConfig, Event, FlushTicket, Statistics, SubSink};
@@ -99,6 +100,10 @@ struct State {
     drains: Vec<SubDrain>,
     /// The connection's drain, once started.
     conn_drain: Option<ConnDrain>,
+    /// Publishers waiting for room in the output buffer.
+    out_waiters: usize,
+    /// Since when the socket accepts nothing (tracked with a write deadline).
+    stall: Option<Instant>,
 }
 
 /// A subscription being drained: its UNSUB is sent, then a PING; once the
@@ -380,6 +385,20 @@ impl SubShared {
         done && self.complete_drain()
     }
 
+    /// An asynchronous subscription's delivery is over (after its last
+    /// message callback): a drain completes, then the completion callback runs.
+    fn delivery_ended(&self, conn: &Weak<ConnInner>) {
+        if self.complete_drain()
+            && let Some(c) = conn.upgrade()
+        {
+            c.drain_progress();
+        }
+        self.close_with(SUB_UNSUBSCRIBED);
+        if let Some(f) = self.on_complete.lock().take() {
+            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+        }
+    }
+
     fn consumed(&self, m: &Message) {
         self.pending_msgs.fetch_sub(1, Ordering::AcqRel);
         self.pending_bytes.fetch_sub(m.size(), Ordering::AcqRel);
@@ -409,10 +428,16 @@ pub(crate) struct Mux {
 }
 
 /// The engine-side end of a subscription.
-#[derive(Clone)]
 pub(crate) enum Sink {
-    Sub(Arc<SubShared>, Sender<Message>),
+    Sub(Arc<SubShared>, SubTx),
     Mux(Arc<Mux>),
+}
+
+/// Where a subscription's messages go: its own queue (read by `next_msg` or
+/// by its delivery thread), or its worker of the shared delivery pool.
+pub(crate) enum SubTx {
+    Own(Sender<Message>),
+    Pool(PoolTx),
 }
 
 impl SubSink for Sink {
@@ -434,7 +459,11 @@ impl SubSink for Sink {
                 let bytes = s.pending_bytes.fetch_add(size, Ordering::AcqRel) + size;
                 s.max_pending_msgs.fetch_max(msgs, Ordering::AcqRel);
                 s.max_pending_bytes.fetch_max(bytes, Ordering::AcqRel);
-                if tx.send(msg).is_err() {
+                let sent = match tx {
+                    SubTx::Own(tx) => tx.send(msg).is_ok(),
+                    SubTx::Pool(p) => p.send(msg),
+                };
+                if !sent {
                     s.pending_msgs.fetch_sub(1, Ordering::AcqRel);
                     s.pending_bytes.fetch_sub(size, Ordering::AcqRel);
                 }
@@ -513,27 +542,25 @@ fn spawn_resolver(
     host: String,
     port: u16,
 ) -> std::io::Result<()> {
-    std::thread::Builder::new()
-        .name("nats-resolve".into())
-        .spawn(move || {
-            let result = match (host.as_str(), port).to_socket_addrs() {
-                Ok(a) => {
-                    let addrs: Vec<SocketAddr> = a.collect();
-                    if addrs.is_empty() {
-                        err(ErrorKind::NoServer, format!("no address for {host}"))
-                    } else {
-                        Ok(addrs)
-                    }
+    crate::threads::spawn("nats-resolve", move || {
+        let result = match (host.as_str(), port).to_socket_addrs() {
+            Ok(a) => {
+                let addrs: Vec<SocketAddr> = a.collect();
+                if addrs.is_empty() {
+                    err(ErrorKind::NoServer, format!("no address for {host}"))
+                } else {
+                    Ok(addrs)
                 }
-                Err(e) => err(ErrorKind::NoServer, format!("cannot resolve {host}: {e}")),
-            };
-            io.send(Cmd::Resolved {
-                id,
-                generation,
-                result,
-            });
-        })
-        .map(|_| ())
+            }
+            Err(e) => err(ErrorKind::NoServer, format!("cannot resolve {host}: {e}")),
+        };
+        io.send(Cmd::Resolved {
+            id,
+            generation,
+            result,
+        });
+    })
+    .map(|_| ())
 }
 
 /// The error a failed first connect reports: the server's refusal as is,
@@ -581,6 +608,9 @@ impl ConnInner {
         let mut st = self.lock();
         if st.generation == generation && st.engine.has_output() {
             st.engine.take_output(dst);
+            if st.out_waiters > 0 {
+                self.cond.notify_all();
+            }
             true
         } else {
             self.write_signaled.store(false, Ordering::Release);
@@ -594,7 +624,14 @@ impl ConnInner {
         let link = match &st.link {
             Link::Wait { at, .. } => *at,
             Link::Resolving { deadline, .. } => Some(*deadline),
-            Link::Handshake { .. } | Link::Up => st.engine.next_deadline(),
+            Link::Handshake { .. } => st.engine.next_deadline(),
+            Link::Up => {
+                let stall = st.stall.zip(self.opts.write_deadline).map(|(t, d)| t + d);
+                match (st.engine.next_deadline(), stall) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                }
+            }
             Link::Idle => None,
         };
         let drains = st
@@ -609,6 +646,31 @@ impl ConnInner {
         match (link, drains) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
+        }
+    }
+
+    /// Called by the io loop when a write to the socket of `generation` would
+    /// block: the write deadline (if any) starts.
+    pub(crate) fn write_stalled(&self, generation: u64) {
+        if self.opts.write_deadline.is_none() {
+            return;
+        }
+        let mut st = self.lock();
+        if st.generation == generation && st.stall.is_none() {
+            st.stall = Some(Instant::now());
+            drop(st);
+            self.io.send(Cmd::Timer(self.id));
+        }
+    }
+
+    /// Called by the io loop when the socket of `generation` accepts data again.
+    pub(crate) fn write_resumed(&self, generation: u64) {
+        if self.opts.write_deadline.is_none() {
+            return;
+        }
+        let mut st = self.lock();
+        if st.generation == generation {
+            st.stall = None;
         }
     }
 
@@ -655,6 +717,22 @@ impl ConnInner {
                 st.generation += 1; // The resolver's answer is now stale.
                 let e = Error::new(ErrorKind::NoServer, "resolving the server name timed out");
                 self.attempt_failed(st, e, now)
+            }
+            Link::Up
+                if st
+                    .stall
+                    .zip(self.opts.write_deadline)
+                    .is_some_and(|(t, d)| now >= t + d) =>
+            {
+                let d = self.opts.write_deadline.unwrap_or_default();
+                st.stall = None;
+                Step::Lose(Error::new(
+                    ErrorKind::Timeout,
+                    format!(
+                        "write deadline of {} ms exceeded: the server is not reading",
+                        d.as_millis()
+                    ),
+                ))
             }
             Link::Handshake { .. } | Link::Up => {
                 st.engine.tick(now);
@@ -1041,6 +1119,7 @@ impl ConnInner {
         let share = (left / (addrs.len() as u32 + 1)).max(Duration::from_millis(10));
         let addr_deadline = (now + share).min(deadline);
         st.generation += 1;
+        st.stall = None;
         let generation = st.generation;
         st.engine.start_handshake(addr_deadline);
         st.link = Link::Handshake {
@@ -1124,7 +1203,7 @@ impl ConnInner {
         }
         let sid = shared.sid.load(Ordering::Acquire);
         let in_engine = st.engine.has_sub(sid);
-        if !in_engine && shared.rx.is_empty() {
+        if !in_engine && shared.pending_msgs.load(Ordering::Acquire) == 0 {
             return err(ErrorKind::InvalidSubscription, "subscription is not valid");
         }
         shared.drain.lock().started = true;
@@ -1438,6 +1517,48 @@ impl ConnInner {
         }
     }
 
+    /// Waits while the output buffer is full (the server reads slower than
+    /// we publish): until there is room, the connection is lost, or the
+    /// write deadline passes (`Timeout`; nothing of this publish is queued).
+    fn wait_for_room(&self, st: &mut MutexGuard<'_, State>) -> Result<()> {
+        let deadline = self.opts.write_deadline.map(|d| Instant::now() + d);
+        let generation = st.generation;
+        st.out_waiters += 1;
+        let r = loop {
+            if st.mode != Mode::Connected || st.generation != generation {
+                // Dropped for not reading: this publish was not queued.
+                let timed_out = st
+                    .engine
+                    .last_error()
+                    .is_some_and(|e| e.kind() == ErrorKind::Timeout);
+                break if deadline.is_some() && timed_out {
+                    err(
+                        ErrorKind::Timeout,
+                        "the server stopped reading: write deadline exceeded",
+                    )
+                } else {
+                    Ok(())
+                };
+            }
+            if st.engine.out_len() < OUT_LIMIT {
+                break Ok(());
+            }
+            match deadline {
+                Some(d) => {
+                    if self.cond.wait_until(st, d).timed_out() && st.engine.out_len() >= OUT_LIMIT {
+                        break err(
+                            ErrorKind::Timeout,
+                            "the server stopped reading: write deadline exceeded",
+                        );
+                    }
+                }
+                None => self.cond.wait(st),
+            }
+        };
+        st.out_waiters -= 1;
+        r
+    }
+
     /// Closes the connection (idempotent): flushes for up to 500 ms, fails
     /// waiters, closes subscriptions, runs disconnected and closed callbacks.
     pub(crate) fn close(&self) {
@@ -1540,6 +1661,10 @@ fn random() -> u64 {
 // ---------------------------------------------------------------------------
 // The public API.
 
+/// Output queued for the socket beyond which publishing waits for the server
+/// to read (back-pressure instead of unbounded memory).
+const OUT_LIMIT: usize = 8 << 20;
+
 /// How long `drain` may take by default (nats.c's 30 s).
 const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -1615,6 +1740,8 @@ impl Connection {
                 local_addr: None,
                 drains: Vec::new(),
                 conn_drain: None,
+                out_waiters: 0,
+                stall: None,
             }),
             cond: Condvar::new(),
             io,
@@ -1731,6 +1858,9 @@ impl Connection {
             {
                 return err(ErrorKind::Draining, "the connection is draining");
             }
+            if st.engine.out_len() >= OUT_LIMIT && st.mode == Mode::Connected {
+                self.inner.wait_for_room(&mut st)?;
+            }
             st.engine.publish(subject, reply, headers, payload)?;
         }
         self.inner.kick();
@@ -1773,7 +1903,7 @@ impl Connection {
         Ok((shared, tx))
     }
 
-    fn register(&self, shared: &Arc<SubShared>, tx: Sender<Message>) -> Result<()> {
+    fn register(&self, shared: &Arc<SubShared>, tx: SubTx) -> Result<()> {
         {
             let mut st = self.inner.lock();
             st.check_not_draining()?;
@@ -1806,7 +1936,7 @@ impl Connection {
 
     fn subscribe_sync_inner(&self, subject: &str, queue: Option<&str>) -> Result<Subscription> {
         let (shared, tx) = self.new_sub(subject, queue, false)?;
-        self.register(&shared, tx)?;
+        self.register(&shared, SubTx::Own(tx))?;
         Ok(Subscription {
             shared,
             conn: self.inner.clone(),
@@ -1869,70 +1999,62 @@ impl Connection {
         mut handler: RawHandler,
     ) -> Result<Subscription> {
         let (shared, tx) = self.new_sub(subject, queue, true)?;
+        if self.inner.opts.global_message_delivery {
+            drop(tx);
+            return self.subscribe_pooled(shared, idle, handler);
+        }
         let worker = shared.clone();
         let conn = Arc::downgrade(&self.inner);
         let (ready_tx, ready_rx) = crossbeam_channel::bounded::<bool>(1);
-        std::thread::Builder::new()
-            .name("nats-delivery".into())
-            .spawn(move || {
-                // Wait until the subscription is registered (or failed to be).
-                if !ready_rx.recv().unwrap_or(false) {
-                    return;
-                }
-                loop {
-                    let next = match idle {
-                        Some(d) => worker.rx.recv_timeout(d),
-                        None => worker.rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
-                    };
-                    match next {
-                        Ok(m) => {
-                            if worker.state.load(Ordering::Acquire) != SUB_OPEN {
-                                break;
-                            }
-                            worker.consumed(&m);
-                            if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                                handler(Some(m))
-                            }))
-                            .is_err()
-                            {
-                                eprintln!("nats: message handler panicked; delivery continues");
-                            }
+        crate::threads::spawn("nats-delivery", move || {
+            // Wait until the subscription is registered (or failed to be).
+            if !ready_rx.recv().unwrap_or(false) {
+                return;
+            }
+            loop {
+                let next = match idle {
+                    Some(d) => worker.rx.recv_timeout(d),
+                    None => worker.rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
+                };
+                match next {
+                    Ok(m) => {
+                        if worker.state.load(Ordering::Acquire) != SUB_OPEN {
+                            break;
                         }
-                        Err(RecvTimeoutError::Timeout) => {
-                            if worker.state.load(Ordering::Acquire) != SUB_OPEN {
-                                break;
-                            }
-                            // A draining subscription gets no idle calls.
-                            if worker.drain_started() {
-                                continue;
-                            }
-                            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                                handler(None)
-                            }));
+                        worker.consumed(&m);
+                        if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                            handler(Some(m))
+                        }))
+                        .is_err()
+                        {
+                            eprintln!("nats: message handler panicked; delivery continues");
                         }
-                        Err(RecvTimeoutError::Disconnected) => break,
                     }
+                    Err(RecvTimeoutError::Timeout) => {
+                        if worker.state.load(Ordering::Acquire) != SUB_OPEN {
+                            break;
+                        }
+                        // A draining subscription gets no idle calls.
+                        if worker.drain_started() {
+                            continue;
+                        }
+                        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                            handler(None)
+                        }));
+                    }
+                    Err(RecvTimeoutError::Disconnected) => break,
                 }
-                // Delivery is over: a drain completes, then the completion
-                // callback runs (after the last message callback).
-                drop(handler);
-                if worker.complete_drain()
-                    && let Some(c) = conn.upgrade()
-                {
-                    c.drain_progress();
-                }
-                worker.close_with(SUB_UNSUBSCRIBED);
-                if let Some(f) = worker.on_complete.lock().take() {
-                    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
-                }
-            })
-            .map_err(|e| {
-                Error::new(
-                    ErrorKind::SysError,
-                    format!("cannot start delivery thread: {e}"),
-                )
-            })?;
-        match self.register(&shared, tx) {
+            }
+            drop(handler);
+            worker.delivery_ended(&conn);
+        })
+        .map_err(|e| {
+            Error::new(
+                ErrorKind::SysError,
+                format!("cannot start delivery thread: {e}"),
+            )
+        })?;
+        match self.register(&shared, SubTx::Own(tx)) {
             Ok(()) => {
                 let _ = ready_tx.send(true);
                 Ok(Subscription {
@@ -1945,6 +2067,44 @@ impl Connection {
                 Err(e)
             }
         }
+    }
+
+    /// An asynchronous subscription served by the shared delivery pool.
+    fn subscribe_pooled(
+        &self,
+        shared: Arc<SubShared>,
+        idle: Option<Duration>,
+        mut handler: RawHandler,
+    ) -> Result<Subscription> {
+        let tx = delivery::assign()?;
+        let worker = shared.clone();
+        let deliver = Box::new(move |m: Option<Message>| {
+            if worker.state.load(Ordering::Acquire) != SUB_OPEN {
+                return;
+            }
+            match m {
+                Some(m) => {
+                    worker.consumed(&m);
+                    handler(Some(m));
+                }
+                // A draining subscription gets no idle calls.
+                None if worker.drain_started() => {}
+                None => handler(None),
+            }
+        });
+        let (ender, conn) = (shared.clone(), Arc::downgrade(&self.inner));
+        let end = Box::new(move || ender.delivery_ended(&conn));
+        let psub = PoolSub::new(deliver, end, idle);
+        let ptx = PoolTx {
+            tx: tx.clone(),
+            sub: psub.clone(),
+        };
+        self.register(&shared, SubTx::Pool(ptx))?;
+        let _ = tx.send(delivery::Job::Start(psub));
+        Ok(Subscription {
+            shared,
+            conn: self.inner.clone(),
+        })
     }
 
     /// Sends a request and waits up to `timeout` for the reply. All requests of
@@ -2597,7 +2757,8 @@ impl Subscription {
         if max > 0 && self.shared.delivered.load(Ordering::Acquire) >= max {
             return false;
         }
-        self.conn.lock().engine.has_sub(self.sid()) || !self.shared.rx.is_empty()
+        self.conn.lock().engine.has_sub(self.sid())
+            || self.shared.pending_msgs.load(Ordering::Acquire) > 0
     }
 
     /// Fails unless the subscription is still valid: the check the statistics

@@ -85,14 +85,12 @@ pub(crate) fn post(owner: &Arc<InFlight>, job: impl FnOnce() + Send + 'static) {
 
 fn spawn(pid: u32) -> Option<EventThread> {
     let (tx, rx) = crossbeam_channel::unbounded::<Job>();
-    let h = std::thread::Builder::new()
-        .name("nats-events".into())
-        .spawn(move || {
-            for job in rx {
-                job();
-            }
-        })
-        .ok()?;
+    let h = crate::threads::spawn("nats-events", move || {
+        for job in rx {
+            job();
+        }
+    })
+    .ok()?;
     Some(EventThread {
         pid,
         tx,

@@ -131,28 +131,26 @@ fn spawn_loop() -> io::Result<Arc<LoopHandle>> {
     let waker = Waker::new(poll.registry(), WAKER)?;
     let (tx, rx) = crossbeam_channel::unbounded();
     let handle = Arc::new(LoopHandle { tx, waker });
-    std::thread::Builder::new()
-        .name("nats-io".into())
-        .spawn(move || {
-            let mut lp = Loop {
-                poll,
-                rx,
-                conns: HashMap::new(),
-                timers: BinaryHeap::new(),
-                rbuf: vec![0u8; READ_BUF],
-                ops: Vec::new(),
-                events: Vec::new(),
-            };
-            // A panic here must not unwind further: every connection on this
-            // loop is closed with an error instead.
-            let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| lp.run()));
-            if r.is_err() {
-                for (_, e) in lp.conns.drain() {
-                    e.conn
-                        .abandon(Error::new(ErrorKind::Other, "internal error in io loop"));
-                }
+    crate::threads::spawn("nats-io", move || {
+        let mut lp = Loop {
+            poll,
+            rx,
+            conns: HashMap::new(),
+            timers: BinaryHeap::new(),
+            rbuf: vec![0u8; READ_BUF],
+            ops: Vec::new(),
+            events: Vec::new(),
+        };
+        // A panic here must not unwind further: every connection on this
+        // loop is closed with an error instead.
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| lp.run()));
+        if r.is_err() {
+            for (_, e) in lp.conns.drain() {
+                e.conn
+                    .abandon(Error::new(ErrorKind::Other, "internal error in io loop"));
             }
-        })?;
+        }
+    })?;
     Ok(handle)
 }
 
@@ -164,6 +162,9 @@ struct Sock {
     tcp_up: bool,
     wbuf: Vec<u8>,
     wpos: usize,
+    /// The last write would have blocked: the server is not reading (the
+    /// connection's write deadline runs from then).
+    blocked: bool,
 }
 
 /// A connection served by the loop; `sock` is `None` between attempts.
@@ -319,6 +320,7 @@ impl Loop {
                     tcp_up: false,
                     wbuf: Vec::with_capacity(io_buf),
                     wpos: 0,
+                    blocked: false,
                 });
                 Step::None
             }
@@ -458,8 +460,20 @@ fn write_out(conn: &ConnInner, c: &mut Sock) -> Outcome {
             Ok(0) => {
                 return Outcome::Lost(Error::new(ErrorKind::IoError, "socket write returned 0"));
             }
-            Ok(n) => c.wpos += n,
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Outcome::Ok,
+            Ok(n) => {
+                c.wpos += n;
+                if c.blocked {
+                    c.blocked = false;
+                    conn.write_resumed(c.generation);
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                if !c.blocked {
+                    c.blocked = true;
+                    conn.write_stalled(c.generation);
+                }
+                return Outcome::Ok;
+            }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => return Outcome::Lost(Error::from(e)),
         }

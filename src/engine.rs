@@ -280,6 +280,11 @@ impl<S: SubSink> Engine<S> {
         self.out.len() + self.pending.len()
     }
 
+    /// Bytes queued for the current socket.
+    pub(crate) fn out_len(&self) -> usize {
+        self.out.len()
+    }
+
     /// True if there are bytes waiting to be written.
     pub(crate) fn has_output(&self) -> bool {
         !self.out.is_empty()

@@ -38,6 +38,7 @@
 #![warn(unsafe_op_in_unsafe_fn)]
 
 mod connection;
+mod delivery;
 mod dispatch;
 mod driver;
 mod engine;
@@ -50,8 +51,10 @@ mod options;
 mod pool;
 pub(crate) mod proto;
 mod subject;
+mod threads;
 
 pub use connection::{ConnStatus, Connection, Health, Iter, Subscription, TimeoutIter};
+pub use delivery::{pool_size as delivery_pool_size, set_pool_size as set_delivery_pool_size};
 pub use driver::set_io_threads;
 pub use engine::Statistics;
 pub use error::{Error, ErrorKind, Result};

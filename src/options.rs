@@ -61,6 +61,8 @@ pub struct Options {
     pub(crate) ignore_auth_error_abort: bool,
     pub(crate) reconnect_on_protocol_error: bool,
     pub(crate) fail_requests_on_disconnect: bool,
+    pub(crate) global_message_delivery: bool,
+    pub(crate) write_deadline: Option<Duration>,
     pub(crate) old_request_style: bool,
     pub(crate) ip_order: u8,
     pub(crate) reconnect_buf_size: usize,
@@ -105,6 +107,8 @@ impl Default for Options {
             ignore_auth_error_abort: false,
             reconnect_on_protocol_error: false,
             fail_requests_on_disconnect: false,
+            global_message_delivery: false,
+            write_deadline: None,
             old_request_style: false,
             ip_order: 0,
             reconnect_buf_size: 8 * 1024 * 1024,
@@ -323,6 +327,27 @@ impl Options {
     /// timeout, and may still get the reply after a reconnection).
     pub fn fail_requests_on_disconnect(mut self, yes: bool) -> Self {
         self.fail_requests_on_disconnect = yes;
+        self
+    }
+
+    /// Run the handlers of this connection's asynchronous subscriptions on
+    /// the process-wide delivery pool (see [`crate::set_delivery_pool_size`];
+    /// one thread unless enlarged) instead of one thread per subscription.
+    /// Handlers of subscriptions served by the same pool thread never run
+    /// at the same time, so a slow handler delays the others.
+    pub fn global_message_delivery(mut self, yes: bool) -> Self {
+        self.global_message_delivery = yes;
+        self
+    }
+
+    /// Give up on a server that stops reading: when nothing could be written
+    /// to the socket for `deadline`, the connection is dropped (and
+    /// reconnects, if allowed), and publishes waiting for room in the full
+    /// output buffer fail with `Timeout`. `None` (the default): no deadline;
+    /// such a connection is still found stale by the pings, and publishing
+    /// waits while the output buffer (8 MiB) is full.
+    pub fn write_deadline(mut self, deadline: Option<Duration>) -> Self {
+        self.write_deadline = deadline.filter(|d| !d.is_zero());
         self
     }
 

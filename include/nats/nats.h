@@ -282,6 +282,54 @@ typedef void (*natsMsgHandler)(natsConnection *nc,
                                void *closure);
 
 /**
+ * Called when a library thread starts (`natsClientConfig.ThreadStartedHandler`).
+ */
+typedef void (*natsThreadStartedHandler)(void *closure);
+
+/**
+ * Library settings for `nats_OpenWithConfig` (the layout of nats.c's).
+ */
+typedef struct {
+  /**
+   * Write deadline (ms) of options created from now on; 0: none.
+   */
+  int64_t DefaultWriteDeadline;
+  /**
+   * Accepted and ignored (our locks do not spin).
+   */
+  int64_t LockSpinCount;
+  /**
+   * Options created from now on use the shared delivery pool.
+   */
+  bool DefaultToThreadPool;
+  /**
+   * Size of the shared delivery pool (ignored if ≤ 0).
+   */
+  int ThreadPoolMax;
+  /**
+   * Accepted and ignored: request replies never go through a delivery
+   * thread here (nats.c HEAD does not use its reply pool either).
+   */
+  bool DefaultRepliesToThreadPool;
+  /**
+   * Accepted and ignored (see `DefaultRepliesToThreadPool`).
+   */
+  bool UseSeparatePoolForReplies;
+  /**
+   * Accepted and ignored (see `DefaultRepliesToThreadPool`).
+   */
+  int ReplyThreadPoolMax;
+  /**
+   * Called at the start of every thread the library creates.
+   */
+  natsThreadStartedHandler ThreadStartedHandler;
+  /**
+   * Passed to `ThreadStartedHandler`.
+   */
+  void *ThreadStartedHandlerClosure;
+} natsClientConfig;
+
+/**
  * A list of messages: `Msgs` holds `Count` entries, each NULL or owned.
  */
 typedef struct {
@@ -1097,12 +1145,11 @@ NATS_EXTERN natsStatus natsInbox_Create(natsInbox **newInbox);
 NATS_EXTERN void natsInbox_Destroy(natsInbox *inbox);
 
 /**
- * Initializes the library; there is nothing to do, so this always succeeds.
- *
- * Our threads (io loops, delivery threads) start lazily when connections and
- * subscriptions need them, so calling this is optional. `lockSpinCount` is
- * accepted and ignored, whatever its value (nats.c treats negative values as
- * "default" too). Unlike nats.c, opening again after `nats_Close` succeeds.
+ * Opens the library. Optional: every call that needs it opens it with the
+ * defaults. The `NATS_DEFAULT_*` environment variables are read here, as
+ * nats.c does (see `nats_OpenWithConfig`). `lockSpinCount` is accepted and
+ * ignored. Opening an open library does nothing; opening again after
+ * `nats_Close` takes the settings anew.
  *
  * # Safety
  * None: any value is accepted.
@@ -1110,7 +1157,21 @@ NATS_EXTERN void natsInbox_Destroy(natsInbox *inbox);
 NATS_EXTERN natsStatus nats_Open(int64_t lockSpinCount);
 
 /**
- * Tears the library down; this returns at once and has nothing to release.
+ * Opens the library with `config` (copied; NULL: as `nats_Open(-1)`):
+ * `DefaultToThreadPool` and `DefaultWriteDeadline` become the defaults of
+ * options created from then on, `ThreadPoolMax` the size of the shared
+ * delivery pool, and `ThreadStartedHandler` is called at the start of each
+ * library thread. If the library is already open (explicitly or by an
+ * earlier call), the first settings stay and this returns `NATS_OK`.
+ *
+ * # Safety
+ * `config` NULL or valid.
+ */
+NATS_EXTERN natsStatus nats_OpenWithConfig(natsClientConfig *config);
+
+/**
+ * Closes the library: settings taken at open are forgotten (the next open
+ * takes them anew), and so is the thread-started handler. Returns at once.
  *
  * Our shared threads have no work once every connection is destroyed: they
  * stay idle and are reclaimed when the process exits. The library can be used
@@ -1122,8 +1183,7 @@ NATS_EXTERN natsStatus nats_Open(int64_t lockSpinCount);
 NATS_EXTERN void nats_Close(void);
 
 /**
- * Tears the library down, waiting for its resources to be released; returns
- * `NATS_OK` at once (see `nats_Close`).
+ * Closes the library as `nats_Close` does and returns `NATS_OK`.
  *
  * `timeout` is ignored: there is nothing to wait for. Unlike nats.c, calling
  * this from a callback thread is not an error.
@@ -1280,10 +1340,10 @@ NATS_EXTERN const char *natsStatus_GetText(natsStatus s);
 NATS_EXTERN void nats_ReleaseThreadMemory(void);
 
 /**
- * Sets the maximum size of the shared message delivery thread pool.
- *
- * Pool delivery is not implemented yet: every asynchronous subscription keeps
- * its own delivery thread, so the value is only checked.
+ * Sets the size of the shared message delivery pool (used by connections
+ * whose options say `natsOptions_UseGlobalMessageDelivery(opts, true)`).
+ * The pool only grows: a smaller value than the current size changes
+ * nothing. Its threads start lazily, one per new subscription until full.
  *
  * Returns `NATS_ERR` if `max` is zero or negative (as nats.c does).
  *
@@ -1662,6 +1722,30 @@ NATS_EXTERN natsStatus natsOptions_UseOldRequestStyle(natsOptions *opts, bool us
 NATS_EXTERN
 natsStatus natsOptions_SetFailRequestsOnDisconnect(natsOptions *opts,
                                                    bool failRequests);
+
+/**
+ * Sets the write deadline in ms (0: none, the default unless the library
+ * was opened with `DefaultWriteDeadline` or `NATS_DEFAULT_LIB_WRITE_DEADLINE`):
+ * when the server reads nothing for that long, the connection is dropped
+ * (and reconnects if allowed), and a publish waiting for room in the full
+ * output buffer returns `NATS_TIMEOUT`. Negative values: `NATS_INVALID_ARG`.
+ *
+ * # Safety
+ * `opts` must be NULL or valid.
+ */
+NATS_EXTERN natsStatus natsOptions_SetWriteDeadline(natsOptions *opts, int64_t deadline);
+
+/**
+ * Makes this connection's asynchronous subscriptions (created from then on)
+ * run their callbacks on the library's shared delivery pool (see
+ * `nats_SetMessageDeliveryPoolSize`) instead of one thread each. The default
+ * is false, or true when the library was opened with `DefaultToThreadPool`
+ * or the `NATS_DEFAULT_TO_LIB_MSG_DELIVERY` environment variable.
+ *
+ * # Safety
+ * `opts` must be NULL or valid.
+ */
+NATS_EXTERN natsStatus natsOptions_UseGlobalMessageDelivery(natsOptions *opts, bool global);
 
 /**
  * Which IP addresses of a host name are used, in which order: 0 (any, the

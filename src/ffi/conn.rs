@@ -116,7 +116,7 @@ fn rust_options(
     subs: &SubRegistry,
 ) -> Options {
     let Some(o) = o else {
-        return Options::new();
+        return super::library::default_options();
     };
     let mut opts = o.opts.clone();
     let conn_cb = |cb: Option<super::options::ConnCb>| {

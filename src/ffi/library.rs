@@ -1,6 +1,8 @@
 //! Library-wide functions: `nats_*` and `natsStatus_GetText`.
 
-use std::ffi::{CStr, CString, c_char, c_int};
+use std::ffi::{CStr, CString, c_char, c_int, c_void};
+
+use parking_lot::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::{LAST_ERROR, LastError, natsStatus, status};
@@ -13,22 +15,155 @@ const VERSION_NUMBER: u32 = 0x03_0E_00;
 /// The oldest nats.c header version that programs may be compiled with.
 const VERSION_REQUIRED_NUMBER: u32 = 0x03_04_00;
 
-/// Initializes the library; there is nothing to do, so this always succeeds.
-///
-/// Our threads (io loops, delivery threads) start lazily when connections and
-/// subscriptions need them, so calling this is optional. `lockSpinCount` is
-/// accepted and ignored, whatever its value (nats.c treats negative values as
-/// "default" too). Unlike nats.c, opening again after `nats_Close` succeeds.
+/// Library settings taken at the first open (`nats_Open`, `nats_OpenWithConfig`,
+/// or implicitly by `natsOptions_Create` and the connect calls).
+#[derive(Clone, Copy)]
+pub(crate) struct LibConfig {
+    /// New options deliver asynchronous messages on the shared pool.
+    pub(crate) default_to_pool: bool,
+    /// Write deadline of new options, in ms (0: none).
+    pub(crate) write_deadline_ms: i64,
+}
+
+static LIB: Mutex<Option<LibConfig>> = Mutex::new(None);
+
+/// nats.c's defaults, overridden by the `NATS_DEFAULT_*` environment variables
+/// as nats.c reads them: `NATS_DEFAULT_TO_LIB_MSG_DELIVERY` (set, whatever its
+/// value: pool delivery), `NATS_DEFAULT_LIB_MSG_DELIVERY_POOL_SIZE` and
+/// `NATS_DEFAULT_LIB_WRITE_DEADLINE` (ms; positive values only).
+fn env_config() -> natsClientConfig {
+    let num = |name: &str| {
+        std::env::var(name)
+            .ok()
+            .and_then(|v| v.trim().parse::<i64>().ok())
+            .filter(|n| *n > 0)
+    };
+    natsClientConfig {
+        DefaultWriteDeadline: num("NATS_DEFAULT_LIB_WRITE_DEADLINE").unwrap_or(0),
+        LockSpinCount: -1,
+        DefaultToThreadPool: std::env::var_os("NATS_DEFAULT_TO_LIB_MSG_DELIVERY").is_some(),
+        ThreadPoolMax: num("NATS_DEFAULT_LIB_MSG_DELIVERY_POOL_SIZE")
+            .and_then(|n| c_int::try_from(n).ok())
+            .unwrap_or(1),
+        DefaultRepliesToThreadPool: false,
+        UseSeparatePoolForReplies: false,
+        ReplyThreadPoolMax: 0,
+        ThreadStartedHandler: None,
+        ThreadStartedHandlerClosure: std::ptr::null_mut(),
+    }
+}
+
+/// Opens the library with `cfg` unless it is open already (then, as in
+/// nats.c, the settings of the first open stay).
+fn open_with(cfg: &natsClientConfig) -> LibConfig {
+    let mut lib = LIB.lock();
+    if let Some(c) = *lib {
+        return c;
+    }
+    if cfg.ThreadPoolMax > 0 {
+        let _ = crate::delivery::set_pool_size(cfg.ThreadPoolMax.unsigned_abs() as usize);
+    }
+    let hook = cfg.ThreadStartedHandler.map(|f| {
+        let closure = super::SendPtr(cfg.ThreadStartedHandlerClosure);
+        std::sync::Arc::new(move || {
+            let c = &closure;
+            // SAFETY: the application's handler with its own closure, as
+            // nats.c calls it.
+            unsafe { f(c.0) }
+        }) as crate::threads::ThreadStartedHook
+    });
+    crate::threads::set_started_hook(hook);
+    let c = LibConfig {
+        default_to_pool: cfg.DefaultToThreadPool,
+        write_deadline_ms: cfg.DefaultWriteDeadline.max(0),
+    };
+    *lib = Some(c);
+    c
+}
+
+/// The library's settings, opening it (with the environment's defaults) if
+/// needed.
+pub(crate) fn lib_config() -> LibConfig {
+    open_with(&env_config())
+}
+
+/// New options with the library's defaults (`natsOptions_Create`, and the
+/// connect calls given no options).
+pub(crate) fn default_options() -> crate::options::Options {
+    let c = lib_config();
+    let deadline = std::time::Duration::from_millis(c.write_deadline_ms.unsigned_abs());
+    crate::options::Options::new()
+        .global_message_delivery(c.default_to_pool)
+        .write_deadline(Some(deadline))
+}
+
+/// Called when a library thread starts (`natsClientConfig.ThreadStartedHandler`).
+pub type natsThreadStartedHandler = Option<unsafe extern "C" fn(closure: *mut c_void)>;
+
+/// Library settings for `nats_OpenWithConfig` (the layout of nats.c's).
+#[repr(C)]
+pub struct natsClientConfig {
+    /// Write deadline (ms) of options created from now on; 0: none.
+    pub DefaultWriteDeadline: i64,
+    /// Accepted and ignored (our locks do not spin).
+    pub LockSpinCount: i64,
+    /// Options created from now on use the shared delivery pool.
+    pub DefaultToThreadPool: bool,
+    /// Size of the shared delivery pool (ignored if ≤ 0).
+    pub ThreadPoolMax: c_int,
+    /// Accepted and ignored: request replies never go through a delivery
+    /// thread here (nats.c HEAD does not use its reply pool either).
+    pub DefaultRepliesToThreadPool: bool,
+    /// Accepted and ignored (see `DefaultRepliesToThreadPool`).
+    pub UseSeparatePoolForReplies: bool,
+    /// Accepted and ignored (see `DefaultRepliesToThreadPool`).
+    pub ReplyThreadPoolMax: c_int,
+    /// Called at the start of every thread the library creates.
+    pub ThreadStartedHandler: natsThreadStartedHandler,
+    /// Passed to `ThreadStartedHandler`.
+    pub ThreadStartedHandlerClosure: *mut c_void,
+}
+
+/// Opens the library. Optional: every call that needs it opens it with the
+/// defaults. The `NATS_DEFAULT_*` environment variables are read here, as
+/// nats.c does (see `nats_OpenWithConfig`). `lockSpinCount` is accepted and
+/// ignored. Opening an open library does nothing; opening again after
+/// `nats_Close` takes the settings anew.
 ///
 /// # Safety
 /// None: any value is accepted.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn nats_Open(lockSpinCount: i64) -> natsStatus {
     let _ = lockSpinCount;
-    super::run("nats_Open", || Ok(()))
+    super::run("nats_Open", || {
+        lib_config();
+        Ok(())
+    })
 }
 
-/// Tears the library down; this returns at once and has nothing to release.
+/// Opens the library with `config` (copied; NULL: as `nats_Open(-1)`):
+/// `DefaultToThreadPool` and `DefaultWriteDeadline` become the defaults of
+/// options created from then on, `ThreadPoolMax` the size of the shared
+/// delivery pool, and `ThreadStartedHandler` is called at the start of each
+/// library thread. If the library is already open (explicitly or by an
+/// earlier call), the first settings stay and this returns `NATS_OK`.
+///
+/// # Safety
+/// `config` NULL or valid.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn nats_OpenWithConfig(config: *mut natsClientConfig) -> natsStatus {
+    super::run("nats_OpenWithConfig", || {
+        // SAFETY: NULL or valid per the contract.
+        match unsafe { config.as_ref() } {
+            Some(c) => open_with(c),
+            None => lib_config(),
+        };
+        Ok(())
+    })
+}
+
+/// Closes the library: settings taken at open are forgotten (the next open
+/// takes them anew), and so is the thread-started handler. Returns at once.
 ///
 /// Our shared threads have no work once every connection is destroyed: they
 /// stay idle and are reclaimed when the process exits. The library can be used
@@ -38,11 +173,13 @@ pub unsafe extern "C" fn nats_Open(lockSpinCount: i64) -> natsStatus {
 /// None.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn nats_Close() {
-    super::guard("nats_Close", (), || ());
+    super::guard("nats_Close", (), || {
+        *LIB.lock() = None;
+        crate::threads::set_started_hook(None);
+    });
 }
 
-/// Tears the library down, waiting for its resources to be released; returns
-/// `NATS_OK` at once (see `nats_Close`).
+/// Closes the library as `nats_Close` does and returns `NATS_OK`.
 ///
 /// `timeout` is ignored: there is nothing to wait for. Unlike nats.c, calling
 /// this from a callback thread is not an error.
@@ -52,7 +189,11 @@ pub unsafe extern "C" fn nats_Close() {
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn nats_CloseAndWait(timeout: i64) -> natsStatus {
     let _ = timeout;
-    super::run("nats_CloseAndWait", || Ok(()))
+    super::run("nats_CloseAndWait", || {
+        *LIB.lock() = None;
+        crate::threads::set_started_hook(None);
+        Ok(())
+    })
 }
 
 /// Returns the library's version string, e.g. "3.14.0".
@@ -372,10 +513,10 @@ pub unsafe extern "C" fn nats_ReleaseThreadMemory() {
     })
 }
 
-/// Sets the maximum size of the shared message delivery thread pool.
-///
-/// Pool delivery is not implemented yet: every asynchronous subscription keeps
-/// its own delivery thread, so the value is only checked.
+/// Sets the size of the shared message delivery pool (used by connections
+/// whose options say `natsOptions_UseGlobalMessageDelivery(opts, true)`).
+/// The pool only grows: a smaller value than the current size changes
+/// nothing. Its threads start lazily, one per new subscription until full.
 ///
 /// Returns `NATS_ERR` if `max` is zero or negative (as nats.c does).
 ///
@@ -390,7 +531,8 @@ pub unsafe extern "C" fn nats_SetMessageDeliveryPoolSize(max: c_int) -> natsStat
                 "pool size must be greater than zero",
             ));
         }
-        Ok(())
+        lib_config();
+        crate::delivery::set_pool_size(max.unsigned_abs() as usize)
     })
 }
 

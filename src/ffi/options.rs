@@ -135,7 +135,11 @@ pub unsafe extern "C" fn natsOptions_Create(newOpts: *mut *mut natsOptions) -> n
     run("natsOptions_Create", || {
         // SAFETY: NULL is checked; otherwise writable per the contract.
         let out = unsafe { arg_mut(newOpts, "newOpts") }?;
-        *out = Box::into_raw(Box::new(natsOptions::default()));
+        let o = natsOptions {
+            opts: super::library::default_options(),
+            ..Default::default()
+        };
+        *out = Box::into_raw(Box::new(o));
         Ok(())
     })
 }
@@ -382,6 +386,48 @@ pub unsafe extern "C" fn natsOptions_SetFailRequestsOnDisconnect(
 ) -> natsStatus {
     with_opts("natsOptions_SetFailRequestsOnDisconnect", opts, |o| {
         update(o, |x| x.fail_requests_on_disconnect(failRequests));
+        Ok(())
+    })
+}
+
+/// Sets the write deadline in ms (0: none, the default unless the library
+/// was opened with `DefaultWriteDeadline` or `NATS_DEFAULT_LIB_WRITE_DEADLINE`):
+/// when the server reads nothing for that long, the connection is dropped
+/// (and reconnects if allowed), and a publish waiting for room in the full
+/// output buffer returns `NATS_TIMEOUT`. Negative values: `NATS_INVALID_ARG`.
+///
+/// # Safety
+/// `opts` must be NULL or valid.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn natsOptions_SetWriteDeadline(
+    opts: *mut natsOptions,
+    deadline: i64,
+) -> natsStatus {
+    with_opts("natsOptions_SetWriteDeadline", opts, |o| {
+        if deadline < 0 {
+            return Err(bad("write deadline must not be negative"));
+        }
+        let d = Duration::from_millis(deadline.unsigned_abs());
+        update(o, |x| x.write_deadline(Some(d)));
+        Ok(())
+    })
+}
+
+/// Makes this connection's asynchronous subscriptions (created from then on)
+/// run their callbacks on the library's shared delivery pool (see
+/// `nats_SetMessageDeliveryPoolSize`) instead of one thread each. The default
+/// is false, or true when the library was opened with `DefaultToThreadPool`
+/// or the `NATS_DEFAULT_TO_LIB_MSG_DELIVERY` environment variable.
+///
+/// # Safety
+/// `opts` must be NULL or valid.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn natsOptions_UseGlobalMessageDelivery(
+    opts: *mut natsOptions,
+    global: bool,
+) -> natsStatus {
+    with_opts("natsOptions_UseGlobalMessageDelivery", opts, |o| {
+        update(o, |x| x.global_message_delivery(global));
         Ok(())
     })
 }
