@@ -585,6 +585,11 @@ impl ConnInner {
         self.opts.io_buf_size
     }
 
+    /// Zero bytes the parser adds after each received payload.
+    pub(crate) fn message_padding(&self) -> usize {
+        self.opts.message_padding
+    }
+
     fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock()
     }
@@ -740,6 +745,43 @@ impl ConnInner {
                 self.on_events(st, events)
             }
             _ => Step::None,
+        }
+    }
+
+    /// Called by the io loop when the proxy connection handler of attempt
+    /// `generation` returned.
+    pub(crate) fn on_proxied(&self, generation: u64, result: Result<std::net::TcpStream>) -> Step {
+        let mut st = self.lock();
+        let Link::Resolving {
+            generation: current,
+            deadline,
+        } = st.link
+        else {
+            return Step::None;
+        };
+        if current != generation {
+            return Step::None;
+        }
+        let now = Instant::now();
+        match result {
+            Ok(stream) => {
+                st.generation += 1;
+                st.stall = None;
+                let generation = st.generation;
+                st.engine.start_handshake(deadline);
+                st.link = Link::Handshake {
+                    deadline,
+                    rest: Vec::new(),
+                };
+                Step::Adopt { stream, generation }
+            }
+            Err(e) => {
+                let e = Error::new(
+                    ErrorKind::NoServer,
+                    format!("the proxy connection handler failed: {}", e.text()),
+                );
+                self.attempt_failed(&mut st, e, now)
+            }
         }
     }
 
@@ -1071,6 +1113,32 @@ impl ConnInner {
         let (user, pass, token) = credentials(&self.opts, &url);
         st.engine.set_credentials(user, pass, token);
         let deadline = now + self.opts.timeout;
+        if let Some(cb) = self.opts.proxy_connect.clone() {
+            st.generation += 1;
+            let generation = st.generation;
+            st.link = Link::Resolving {
+                generation,
+                deadline,
+            };
+            let (io, id, host, port) = (self.io.clone(), self.id, url.host.clone(), url.port);
+            let spawned = crate::threads::spawn("nats-proxy", move || {
+                let result = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    cb(&host, port)
+                })) {
+                    Ok(r) => r,
+                    Err(_) => err(ErrorKind::NoServer, "the proxy connection handler panicked"),
+                };
+                io.send(Cmd::Proxied {
+                    id,
+                    generation,
+                    result,
+                });
+            });
+            return match spawned {
+                Ok(_) => Step::None,
+                Err(e) => self.attempt_failed(st, Error::from(e), now),
+            };
+        }
         match literal_addrs(&url.host, url.port) {
             Some(addrs) => {
                 let addrs = order_addrs(addrs, self.opts.ip_order, !self.opts.no_randomize);

@@ -42,6 +42,13 @@ pub(crate) enum Cmd {
         generation: u64,
         result: Result<Vec<SocketAddr>, Error>,
     },
+    /// The application's proxy connection handler for attempt `generation`
+    /// finished.
+    Proxied {
+        id: usize,
+        generation: u64,
+        result: Result<std::net::TcpStream, Error>,
+    },
     /// Drop the connection's socket as lost (the application asked for a
     /// reconnection).
     Kill { id: usize, cause: Error },
@@ -56,6 +63,12 @@ pub(crate) enum Step {
     None,
     /// Open a TCP connection to `addr` for attempt `generation`.
     Open { addr: SocketAddr, generation: u64 },
+    /// Use this already connected socket (made by the application's proxy
+    /// connection handler) for attempt `generation`.
+    Adopt {
+        stream: std::net::TcpStream,
+        generation: u64,
+    },
     /// Drop the current socket with this cause.
     Lose(Error),
 }
@@ -244,6 +257,16 @@ impl Loop {
                         self.apply(id, step);
                     }
                 }
+                Ok(Cmd::Proxied {
+                    id,
+                    generation,
+                    result,
+                }) => {
+                    if let Some(e) = self.conns.get(&id) {
+                        let step = e.conn.clone().on_proxied(generation, result);
+                        self.apply(id, step);
+                    }
+                }
                 Ok(Cmd::Kill { id, cause }) => {
                     if self.conns.get(&id).is_some_and(|e| e.sock.is_some()) {
                         self.apply(id, Step::Lose(cause));
@@ -275,6 +298,7 @@ impl Loop {
                 Step::None => break,
                 Step::Lose(e) => self.lose(id, e),
                 Step::Open { addr, generation } => self.open(id, addr, generation),
+                Step::Adopt { stream, generation } => self.adopt(id, stream, generation),
             };
         }
         self.schedule(id);
@@ -302,28 +326,8 @@ impl Loop {
             let _ = self.poll.registry().deregister(&mut old.stream);
         }
         let conn = entry.conn.clone();
-        let opened = TcpStream::connect(addr).and_then(|mut stream| {
-            self.poll.registry().register(
-                &mut stream,
-                Token(id),
-                Interest::READABLE | Interest::WRITABLE,
-            )?;
-            Ok(stream)
-        });
-        match opened {
-            Ok(stream) => {
-                let io_buf = conn.io_buf_size();
-                entry.sock = Some(Sock {
-                    stream,
-                    generation,
-                    parser: Parser::new(),
-                    tcp_up: false,
-                    wbuf: Vec::with_capacity(io_buf),
-                    wpos: 0,
-                    blocked: false,
-                });
-                Step::None
-            }
+        match TcpStream::connect(addr) {
+            Ok(stream) => self.attach(id, stream, generation),
             Err(e) => conn.socket_lost(
                 generation,
                 Error::new(ErrorKind::NoServer, format!("connect to {addr}: {e}")),
@@ -331,6 +335,50 @@ impl Loop {
                 0,
             ),
         }
+    }
+
+    /// Takes over a socket the application's proxy handler connected.
+    fn adopt(&mut self, id: usize, stream: std::net::TcpStream, generation: u64) -> Step {
+        let Some(entry) = self.conns.get_mut(&id) else {
+            return Step::None;
+        };
+        if let Some(mut old) = entry.sock.take() {
+            let _ = self.poll.registry().deregister(&mut old.stream);
+        }
+        let conn = entry.conn.clone();
+        if let Err(e) = stream.set_nonblocking(true) {
+            let e = Error::new(ErrorKind::NoServer, format!("proxy socket: {e}"));
+            return conn.socket_lost(generation, e, &[], 0);
+        }
+        self.attach(id, TcpStream::from_std(stream), generation)
+    }
+
+    /// Serves `stream` (connected or connecting) as the connection's socket.
+    fn attach(&mut self, id: usize, mut stream: TcpStream, generation: u64) -> Step {
+        let Some(entry) = self.conns.get_mut(&id) else {
+            return Step::None;
+        };
+        let conn = entry.conn.clone();
+        if let Err(e) = self.poll.registry().register(
+            &mut stream,
+            Token(id),
+            Interest::READABLE | Interest::WRITABLE,
+        ) {
+            let e = Error::new(ErrorKind::NoServer, format!("cannot poll the socket: {e}"));
+            return conn.socket_lost(generation, e, &[], 0);
+        }
+        let mut parser = Parser::new();
+        parser.set_padding(conn.message_padding());
+        entry.sock = Some(Sock {
+            stream,
+            generation,
+            parser,
+            tcp_up: false,
+            wbuf: Vec::with_capacity(conn.io_buf_size()),
+            wpos: 0,
+            blocked: false,
+        });
+        Step::None
     }
 
     fn serve(&mut self, id: usize, readable: bool, writable: bool) {

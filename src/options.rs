@@ -17,6 +17,11 @@ pub type ConnCallback = Arc<dyn Fn(&Connection) + Send + Sync>;
 /// passes over the server list so far (from 1), how long to wait.
 pub type ReconnectDelayCallback = Arc<dyn Fn(&Connection, u32) -> Duration + Send + Sync>;
 
+/// Opens the TCP connection to a server (host, port) in the application's
+/// own way, e.g. through a proxy; see [`Options::proxy_connect_handler`].
+pub type ProxyConnectHandler =
+    Arc<dyn Fn(&str, u16) -> crate::error::Result<std::net::TcpStream> + Send + Sync>;
+
 /// An asynchronous error callback: the connection, the id of the subscription
 /// concerned (if any; compare with [`crate::Subscription::sid`]) and the error.
 pub type ErrorCallback = Arc<dyn Fn(&Connection, Option<u64>, &Error) + Send + Sync>;
@@ -56,6 +61,7 @@ pub struct Options {
     pub(crate) reconnect_jitter: Duration,
     pub(crate) reconnect_jitter_tls: Duration,
     pub(crate) reconnect_delay_cb: Option<ReconnectDelayCallback>,
+    pub(crate) proxy_connect: Option<ProxyConnectHandler>,
     pub(crate) retry_on_failed_connect: bool,
     pub(crate) ignore_discovered_servers: bool,
     pub(crate) ignore_auth_error_abort: bool,
@@ -63,6 +69,8 @@ pub struct Options {
     pub(crate) fail_requests_on_disconnect: bool,
     pub(crate) global_message_delivery: bool,
     pub(crate) write_deadline: Option<Duration>,
+    /// Zero bytes after each received payload (C API).
+    pub(crate) message_padding: usize,
     pub(crate) old_request_style: bool,
     pub(crate) ip_order: u8,
     pub(crate) reconnect_buf_size: usize,
@@ -101,6 +109,7 @@ impl Default for Options {
             reconnect_wait: Duration::from_millis(2000),
             reconnect_jitter: Duration::from_millis(100),
             reconnect_jitter_tls: Duration::from_millis(1000),
+            proxy_connect: None,
             reconnect_delay_cb: None,
             retry_on_failed_connect: false,
             ignore_discovered_servers: false,
@@ -109,6 +118,7 @@ impl Default for Options {
             fail_requests_on_disconnect: false,
             global_message_delivery: false,
             write_deadline: None,
+            message_padding: 0,
             old_request_style: false,
             ip_order: 0,
             reconnect_buf_size: 8 * 1024 * 1024,
@@ -260,6 +270,19 @@ impl Options {
         F: Fn(&Connection, u32) -> Duration + Send + Sync + 'static,
     {
         self.reconnect_delay_cb = Some(Arc::new(f));
+        self
+    }
+
+    /// Connect to each server with `f(host, port)` instead of a direct TCP
+    /// connection, e.g. through a proxy: it returns a connected stream, which
+    /// the library then uses as is (with `TCP_NODELAY` set). It runs on a
+    /// short-lived helper thread, within the connect timeout; an error fails
+    /// that attempt (the next server is tried).
+    pub fn proxy_connect_handler<F>(mut self, f: F) -> Self
+    where
+        F: Fn(&str, u16) -> crate::error::Result<std::net::TcpStream> + Send + Sync + 'static,
+    {
+        self.proxy_connect = Some(Arc::new(f));
         self
     }
 

@@ -223,6 +223,8 @@ struct PendingMsg {
     remaining: usize,
     /// How many bytes of the `\r\n` after the body have been seen (0..=2).
     trailer: u8,
+    /// Zero bytes to add after the payload's NUL.
+    padding: usize,
 }
 
 impl PendingMsg {
@@ -256,6 +258,7 @@ impl PendingMsg {
 
     fn into_frame(mut self) -> MsgFrame {
         self.buf.push(0);
+        self.buf.resize(self.buf.len() + self.padding, 0);
         MsgFrame {
             sid: self.sid,
             buf: self.buf,
@@ -287,6 +290,8 @@ pub struct Parser {
     line: Vec<u8>,
     max_control_line: usize,
     max_payload: usize,
+    /// Zero bytes added after each message's payload (beyond its NUL).
+    padding: usize,
     poisoned: Option<Error>,
 }
 
@@ -312,6 +317,7 @@ impl Parser {
             line: Vec::new(),
             max_control_line,
             max_payload: DEFAULT_MAX_PAYLOAD,
+            padding: 0,
             poisoned: None,
         }
     }
@@ -322,6 +328,13 @@ impl Parser {
     #[allow(dead_code)] // the default (64 MiB) is the server's own hard limit
     pub fn set_max_payload(&mut self, n: usize) {
         self.max_payload = n;
+    }
+
+    /// Makes every message's payload followed by `n` more zero bytes (after
+    /// its terminating NUL), for readers that scan past the end
+    /// (`natsOptions_SetMessageBufferPadding`).
+    pub fn set_padding(&mut self, n: usize) {
+        self.padding = n;
     }
 
     /// Feeds bytes; every complete operation is passed to `emit`, in order.
@@ -524,6 +537,7 @@ impl Parser {
             .checked_add(reply_bytes.len())
             .and_then(|c| c.checked_add(total))
             .and_then(|c| c.checked_add(3))
+            .and_then(|c| c.checked_add(self.padding))
             .ok_or_else(|| proto_err("message too large", line))?;
         let mut buf = Vec::new();
         buf.try_reserve_exact(cap).map_err(|_| {
@@ -538,6 +552,7 @@ impl Parser {
         buf.push(0);
         self.state = State::Msg(PendingMsg {
             sid,
+            padding: self.padding,
             buf,
             subject_len: subject.len(),
             reply_len: reply.map(<[u8]>::len),
@@ -1236,6 +1251,22 @@ mod tests {
         assert!(e.text().contains("'BAD\\x01\\x02zz"), "{e:?}");
         assert!(e.text().ends_with("'..."), "{e:?}");
         assert!(e.text().len() < 120, "{e:?}");
+    }
+
+    #[test]
+    fn padding_follows_the_payload_nul() {
+        let mut p = Parser::new();
+        p.set_padding(4);
+        let mut ops = Vec::new();
+        // Split inside the body: the padding is added when the message completes.
+        p.parse(b"MSG a 1 3\r\nab", &mut |op| ops.push(op)).unwrap();
+        p.parse(b"c\r\n", &mut |op| ops.push(op)).unwrap();
+        let ServerOp::Msg(f) = &ops[0] else {
+            panic!("{ops:?}")
+        };
+        assert_eq!(f.payload(), b"abc");
+        let end = f.payload_offset() + f.payload_len;
+        assert_eq!(&f.buf[end..], &[0u8; 5]);
     }
 
     #[test]

@@ -344,6 +344,13 @@ typedef struct {
 } natsMsgList;
 
 /**
+ * Opens the connection to a server: given the host and port, stores a
+ * connected socket in `*fd` (the library owns it from then on) and returns
+ * `NATS_OK`, or fails.
+ */
+typedef natsStatus (*natsProxyConnHandler)(int *fd, char *host, int port, void *closure);
+
+/**
  * Callback for asynchronous errors (slow consumer, permissions...).
  */
 typedef void (*natsErrHandler)(natsConnection *nc,
@@ -1736,6 +1743,31 @@ natsStatus natsOptions_SetFailRequestsOnDisconnect(natsOptions *opts,
 NATS_EXTERN natsStatus natsOptions_SetWriteDeadline(natsOptions *opts, int64_t deadline);
 
 /**
+ * Makes every received message's payload followed by `paddingSize` zero
+ * bytes (beyond the NUL that always follows it), for code that reads past
+ * the end, e.g. with SIMD. Negative: `NATS_INVALID_ARG`.
+ *
+ * # Safety
+ * `opts` must be NULL or valid.
+ */
+NATS_EXTERN natsStatus natsOptions_SetMessageBufferPadding(natsOptions *opts, int paddingSize);
+
+/**
+ * Sets (or with NULL, clears) a handler that opens the TCP connection to
+ * each server instead of the library, e.g. through a proxy. It is called
+ * once per connection attempt, on a library helper thread and within the
+ * connect timeout; a failure moves on to the next server (`NATS_NO_SERVER`
+ * when none is left). The library sets `TCP_NODELAY` on the socket.
+ *
+ * # Safety
+ * `opts` must be NULL or valid; `closure` is the user's.
+ */
+NATS_EXTERN
+natsStatus natsOptions_SetProxyConnHandler(natsOptions *opts,
+                                           natsProxyConnHandler proxyConnHandler,
+                                           void *closure);
+
+/**
  * Makes this connection's asynchronous subscriptions (created from then on)
  * run their callbacks on the library's shared delivery pool (see
  * `nats_SetMessageDeliveryPoolSize`) instead of one thread each. The default
@@ -2038,7 +2070,7 @@ natsStatus natsStatistics_GetCounts(const natsStatistics *stats,
 NATS_EXTERN void natsStatistics_Destroy(natsStatistics *stats);
 
 /**
- * Copies the connection's counters into `stats`.
+ * Copies the connection's counters into `stats` (the final ones once closed).
  *
  * # Safety
  * `nc` and `stats` NULL or valid.

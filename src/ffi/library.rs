@@ -32,16 +32,20 @@ static LIB: Mutex<Option<LibConfig>> = Mutex::new(None);
 /// value: pool delivery), `NATS_DEFAULT_LIB_MSG_DELIVERY_POOL_SIZE` and
 /// `NATS_DEFAULT_LIB_WRITE_DEADLINE` (ms; positive values only).
 fn env_config() -> natsClientConfig {
+    env_config_from(|name| std::env::var(name).ok())
+}
+
+/// [`env_config`] with the variables read by `var`.
+fn env_config_from(var: impl Fn(&str) -> Option<String>) -> natsClientConfig {
     let num = |name: &str| {
-        std::env::var(name)
-            .ok()
+        var(name)
             .and_then(|v| v.trim().parse::<i64>().ok())
             .filter(|n| *n > 0)
     };
     natsClientConfig {
         DefaultWriteDeadline: num("NATS_DEFAULT_LIB_WRITE_DEADLINE").unwrap_or(0),
         LockSpinCount: -1,
-        DefaultToThreadPool: std::env::var_os("NATS_DEFAULT_TO_LIB_MSG_DELIVERY").is_some(),
+        DefaultToThreadPool: var("NATS_DEFAULT_TO_LIB_MSG_DELIVERY").is_some(),
         ThreadPoolMax: num("NATS_DEFAULT_LIB_MSG_DELIVERY_POOL_SIZE")
             .and_then(|n| c_int::try_from(n).ok())
             .unwrap_or(1),
@@ -539,6 +543,37 @@ pub unsafe extern "C" fn nats_SetMessageDeliveryPoolSize(max: c_int) -> natsStat
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn environment_defaults_as_nats_c_reads_them() {
+        let vars = |pairs: &'static [(&'static str, &'static str)]| {
+            move |name: &str| {
+                pairs
+                    .iter()
+                    .find(|(k, _)| *k == name)
+                    .map(|(_, v)| v.to_string())
+            }
+        };
+        let c = env_config_from(vars(&[]));
+        assert!(!c.DefaultToThreadPool);
+        assert_eq!((c.ThreadPoolMax, c.DefaultWriteDeadline), (1, 0));
+        let c = env_config_from(vars(&[
+            ("NATS_DEFAULT_TO_LIB_MSG_DELIVERY", ""),
+            ("NATS_DEFAULT_LIB_MSG_DELIVERY_POOL_SIZE", " 8 "),
+            ("NATS_DEFAULT_LIB_WRITE_DEADLINE", "250"),
+        ]));
+        assert!(c.DefaultToThreadPool, "any value, even empty, enables it");
+        assert_eq!((c.ThreadPoolMax, c.DefaultWriteDeadline), (8, 250));
+        let c = env_config_from(vars(&[
+            ("NATS_DEFAULT_LIB_MSG_DELIVERY_POOL_SIZE", "0"),
+            ("NATS_DEFAULT_LIB_WRITE_DEADLINE", "-5"),
+        ]));
+        assert_eq!(
+            (c.ThreadPoolMax, c.DefaultWriteDeadline),
+            (1, 0),
+            "only positive values count"
+        );
+    }
     use crate::ffi::msg::natsMsg_Create;
     use std::ptr;
 

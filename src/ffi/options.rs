@@ -1,6 +1,7 @@
 //! `natsOptions_*`: connection options.
 
 use std::ffi::{c_char, c_int, c_void};
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::conn::{natsConnection, natsConnectionHandler, natsErrHandler};
@@ -409,6 +410,76 @@ pub unsafe extern "C" fn natsOptions_SetWriteDeadline(
         }
         let d = Duration::from_millis(deadline.unsigned_abs());
         update(o, |x| x.write_deadline(Some(d)));
+        Ok(())
+    })
+}
+
+/// Makes every received message's payload followed by `paddingSize` zero
+/// bytes (beyond the NUL that always follows it), for code that reads past
+/// the end, e.g. with SIMD. Negative: `NATS_INVALID_ARG`.
+///
+/// # Safety
+/// `opts` must be NULL or valid.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn natsOptions_SetMessageBufferPadding(
+    opts: *mut natsOptions,
+    paddingSize: c_int,
+) -> natsStatus {
+    with_opts("natsOptions_SetMessageBufferPadding", opts, |o| {
+        let n = usize::try_from(paddingSize).map_err(|_| bad("padding must not be negative"))?;
+        o.opts.message_padding = n;
+        Ok(())
+    })
+}
+
+/// Opens the connection to a server: given the host and port, stores a
+/// connected socket in `*fd` (the library owns it from then on) and returns
+/// `NATS_OK`, or fails.
+pub type natsProxyConnHandler = Option<
+    unsafe extern "C" fn(
+        fd: *mut c_int,
+        host: *mut c_char,
+        port: c_int,
+        closure: *mut c_void,
+    ) -> natsStatus,
+>;
+
+/// Sets (or with NULL, clears) a handler that opens the TCP connection to
+/// each server instead of the library, e.g. through a proxy. It is called
+/// once per connection attempt, on a library helper thread and within the
+/// connect timeout; a failure moves on to the next server (`NATS_NO_SERVER`
+/// when none is left). The library sets `TCP_NODELAY` on the socket.
+///
+/// # Safety
+/// `opts` must be NULL or valid; `closure` is the user's.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn natsOptions_SetProxyConnHandler(
+    opts: *mut natsOptions,
+    proxyConnHandler: natsProxyConnHandler,
+    closure: *mut c_void,
+) -> natsStatus {
+    with_opts("natsOptions_SetProxyConnHandler", opts, |o| {
+        let closure = SendPtr(closure);
+        o.opts.proxy_connect = proxyConnHandler.map(|f| {
+            Arc::new(move |host: &str, port: u16| {
+                let c = &closure;
+                let host =
+                    std::ffi::CString::new(host).map_err(|_| bad("host name contains NUL"))?;
+                let mut fd: c_int = -1;
+                // SAFETY: the user's handler with a writable fd, a host string
+                // that outlives the call, and the user's closure.
+                let st = unsafe { f(&mut fd, host.as_ptr().cast_mut(), c_int::from(port), c.0) };
+                if st != natsStatus::NATS_OK || fd < 0 {
+                    return Err(Error::new(
+                        ErrorKind::NoServer,
+                        format!("proxy connection handler returned {}", st as i32),
+                    ));
+                }
+                // SAFETY: per the contract, the handler handed over a connected
+                // socket that nothing else owns.
+                Ok(unsafe { <std::net::TcpStream as std::os::fd::FromRawFd>::from_raw_fd(fd) })
+            }) as crate::options::ProxyConnectHandler
+        });
         Ok(())
     })
 }
