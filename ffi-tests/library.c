@@ -34,6 +34,13 @@ failing_thread(void *arg)
     return NULL;
 }
 
+static void *
+close_and_wait_thread(void *arg)
+{
+    *(natsStatus *) arg = nats_CloseAndWait(0);
+    return NULL;
+}
+
 int
 main(void)
 {
@@ -45,6 +52,18 @@ main(void)
     char         big[4096];
     int64_t      t0, t1, n0, n1;
 
+    /* On another thread: the last error is per thread, and this one must
+     * start clean. */
+    {
+        pthread_t  t;
+        natsStatus st0 = NATS_OK;
+        if (CHECK(pthread_create(&t, NULL, close_and_wait_thread, &st0) == 0,
+                  "start a thread")) {
+            pthread_join(t, NULL);
+            CHECK_STATUS(st0, NATS_NOT_INITIALIZED,
+                         "nats_CloseAndWait before the library was opened");
+        }
+    }
     CHECK_STATUS(nats_Open(-1), NATS_OK, "nats_Open(-1)");
     CHECK_STATUS(nats_Open(-1), NATS_OK, "nats_Open(-1) twice is OK");
 
@@ -151,6 +170,8 @@ main(void)
     nats_PrintLastErrorStack(stderr);
 
     natsOptions_Destroy(opts);
-    nats_Close();
+    CHECK_STATUS(nats_CloseAndWait(5000), NATS_OK, "nats_CloseAndWait with nothing left");
+    CHECK_STATUS(nats_CloseAndWait(0), NATS_NOT_INITIALIZED,
+                 "nats_CloseAndWait after the library was torn down");
     HARNESS_END();
 }

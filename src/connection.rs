@@ -31,6 +31,21 @@ use crate::subject;
 
 static NEXT_CONN_ID: AtomicUsize = AtomicUsize::new(1);
 
+/// Connections not yet freed (their last handle, subscription or callback
+/// is still around).
+static LIVE_CONNS: AtomicUsize = AtomicUsize::new(0);
+
+/// How many connections are not yet freed.
+pub(crate) fn live_connections() -> usize {
+    LIVE_CONNS.load(Ordering::Acquire)
+}
+
+impl Drop for ConnInner {
+    fn drop(&mut self) {
+        LIVE_CONNS.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
 /// Connection status, as nats.c's `natsConnStatus`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ConnStatus {
@@ -1788,6 +1803,7 @@ impl Connection {
             reconnect_on_protocol_error: opts.reconnect_on_protocol_error,
         };
         let bound = first_connect_bound(&opts, pool.len());
+        LIVE_CONNS.fetch_add(1, Ordering::AcqRel);
         let inner = Arc::new_cyclic(|me| ConnInner {
             id: NEXT_CONN_ID.fetch_add(1, Ordering::Relaxed),
             opts,

@@ -11,6 +11,15 @@ pub type ThreadStartedHook = Arc<dyn Fn() + Send + Sync>;
 
 static HOOK: Mutex<Option<ThreadStartedHook>> = Mutex::new(None);
 
+thread_local! {
+    static LIBRARY_THREAD: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// True on a thread the library started (callbacks run on those).
+pub(crate) fn on_library_thread() -> bool {
+    LIBRARY_THREAD.with(std::cell::Cell::get)
+}
+
 /// Sets (or clears) the hook called at the start of each library thread.
 pub(crate) fn set_started_hook(hook: Option<ThreadStartedHook>) {
     *HOOK.lock() = hook;
@@ -25,6 +34,7 @@ where
     std::thread::Builder::new()
         .name(name.to_string())
         .spawn(move || {
+            LIBRARY_THREAD.with(|t| t.set(true));
             if let Some(h) = hook {
                 let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| h()));
             }

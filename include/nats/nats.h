@@ -1190,10 +1190,15 @@ NATS_EXTERN natsStatus nats_OpenWithConfig(natsClientConfig *config);
 NATS_EXTERN void nats_Close(void);
 
 /**
- * Closes the library as `nats_Close` does and returns `NATS_OK`.
+ * Closes the library as `nats_Close` does, then waits up to `timeout` ms
+ * (≤ 0: as long as it takes) until every connection was freed (destroyed,
+ * with its subscriptions and pending callbacks).
  *
- * `timeout` is ignored: there is nothing to wait for. Unlike nats.c, calling
- * this from a callback thread is not an error.
+ * Returns `NATS_NOT_INITIALIZED` if the library was never opened (or was
+ * fully closed by this call before), `NATS_ILLEGAL_STATE` if `nats_Close`
+ * already closed it or when called from a
+ * library thread (a callback), `NATS_TIMEOUT` if connections are still
+ * alive after `timeout` (closing goes on).
  *
  * # Safety
  * None: any value is accepted.

@@ -27,6 +27,9 @@ pub(crate) struct LibConfig {
 
 static LIB: Mutex<Option<LibConfig>> = Mutex::new(None);
 
+/// Whether the library was ever opened (explicitly or implicitly).
+static EVER_OPENED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 /// nats.c's defaults, overridden by the `NATS_DEFAULT_*` environment variables
 /// as nats.c reads them: `NATS_DEFAULT_TO_LIB_MSG_DELIVERY` (set, whatever its
 /// value: pool delivery), `NATS_DEFAULT_LIB_MSG_DELIVERY_POOL_SIZE` and
@@ -82,6 +85,7 @@ fn open_with(cfg: &natsClientConfig) -> LibConfig {
         write_deadline_ms: cfg.DefaultWriteDeadline.max(0),
     };
     *lib = Some(c);
+    EVER_OPENED.store(true, std::sync::atomic::Ordering::Release);
     c
 }
 
@@ -183,19 +187,49 @@ pub unsafe extern "C" fn nats_Close() {
     });
 }
 
-/// Closes the library as `nats_Close` does and returns `NATS_OK`.
+/// Closes the library as `nats_Close` does, then waits up to `timeout` ms
+/// (≤ 0: as long as it takes) until every connection was freed (destroyed,
+/// with its subscriptions and pending callbacks).
 ///
-/// `timeout` is ignored: there is nothing to wait for. Unlike nats.c, calling
-/// this from a callback thread is not an error.
+/// Returns `NATS_NOT_INITIALIZED` if the library was never opened (or was
+/// fully closed by this call before), `NATS_ILLEGAL_STATE` if `nats_Close`
+/// already closed it or when called from a
+/// library thread (a callback), `NATS_TIMEOUT` if connections are still
+/// alive after `timeout` (closing goes on).
 ///
 /// # Safety
 /// None: any value is accepted.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn nats_CloseAndWait(timeout: i64) -> natsStatus {
-    let _ = timeout;
     super::run("nats_CloseAndWait", || {
-        *LIB.lock() = None;
+        if crate::threads::on_library_thread() {
+            return Err(Error::new(
+                ErrorKind::IllegalState,
+                "nats_CloseAndWait cannot be called from a library thread",
+            ));
+        }
+        if LIB.lock().take().is_none() {
+            return Err(if EVER_OPENED.load(std::sync::atomic::Ordering::Acquire) {
+                Error::new(ErrorKind::IllegalState, "the library is already closed")
+            } else {
+                Error::new(ErrorKind::NotInitialized, "the library was never opened")
+            });
+        }
         crate::threads::set_started_hook(None);
+        let deadline = (timeout > 0)
+            .then(|| std::time::Instant::now() + Duration::from_millis(timeout.unsigned_abs()));
+        while crate::connection::live_connections() > 0 {
+            if deadline.is_some_and(|d| std::time::Instant::now() >= d) {
+                return Err(Error::new(
+                    ErrorKind::Timeout,
+                    "connections are still alive (not destroyed)",
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        // Fully torn down: as if never opened (nats.c then answers
+        // NATS_NOT_INITIALIZED again).
+        EVER_OPENED.store(false, std::sync::atomic::Ordering::Release);
         Ok(())
     })
 }
@@ -599,9 +633,19 @@ mod tests {
             assert_eq!(nats_Open(-5), natsStatus::NATS_OK);
             assert_eq!(nats_Open(1000), natsStatus::NATS_OK);
             nats_Close();
+            // Other tests of this process may reopen the library meanwhile.
+            assert!(matches!(
+                nats_CloseAndWait(1),
+                natsStatus::NATS_ILLEGAL_STATE | natsStatus::NATS_OK | natsStatus::NATS_TIMEOUT
+            ));
             assert_eq!(nats_Open(-1), natsStatus::NATS_OK);
-            assert_eq!(nats_CloseAndWait(0), natsStatus::NATS_OK);
-            assert_eq!(nats_CloseAndWait(100), natsStatus::NATS_OK);
+            // Never from a library thread (a callback).
+            let (tx, rx) = std::sync::mpsc::channel();
+            crate::threads::spawn("test", move || {
+                let _ = tx.send(nats_CloseAndWait(0));
+            })
+            .unwrap();
+            assert_eq!(rx.recv().unwrap(), natsStatus::NATS_ILLEGAL_STATE);
         }
     }
 
