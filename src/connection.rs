@@ -578,6 +578,18 @@ fn spawn_resolver(
     .map(|_| ())
 }
 
+/// The deadline of attempt `generation` if it is still resolving (a name, or
+/// through the proxy handler); `None` for a stale report.
+fn resolving_deadline(st: &State, generation: u64) -> Option<Instant> {
+    match st.link {
+        Link::Resolving {
+            generation: current,
+            deadline,
+        } if current == generation => Some(deadline),
+        _ => None,
+    }
+}
+
 /// The error a failed first connect reports: the server's refusal as is,
 /// anything else as `NoServer`.
 fn initial_error(e: Error) -> Error {
@@ -767,16 +779,9 @@ impl ConnInner {
     /// `generation` returned.
     pub(crate) fn on_proxied(&self, generation: u64, result: Result<std::net::TcpStream>) -> Step {
         let mut st = self.lock();
-        let Link::Resolving {
-            generation: current,
-            deadline,
-        } = st.link
-        else {
+        let Some(deadline) = resolving_deadline(&st, generation) else {
             return Step::None;
         };
-        if current != generation {
-            return Step::None;
-        }
         let now = Instant::now();
         match result {
             Ok(stream) => {
@@ -803,16 +808,9 @@ impl ConnInner {
     /// Called by the io loop when name resolution for `generation` finished.
     pub(crate) fn on_resolved(&self, generation: u64, result: Result<Vec<SocketAddr>>) -> Step {
         let mut st = self.lock();
-        let Link::Resolving {
-            generation: current,
-            deadline,
-        } = st.link
-        else {
+        let Some(deadline) = resolving_deadline(&st, generation) else {
             return Step::None;
         };
-        if current != generation {
-            return Step::None;
-        }
         let now = Instant::now();
         match result {
             Ok(addrs) => {

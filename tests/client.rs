@@ -8,19 +8,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::NatsServer;
+use common::{NatsServer, wait_for};
 use nats::{ConnStatus, Connection, ErrorKind, Headers, Message, Options};
 
 const T: Duration = Duration::from_secs(5);
-
-/// Waits (bounded) until `cond` holds.
-fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + T;
-    while !cond() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(2));
-    }
-}
 
 #[test]
 fn publish_subscribe_and_wildcards() {

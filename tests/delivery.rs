@@ -10,18 +10,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::NatsServer;
+use common::{NatsServer, wait_for};
 use nats::{Connection, ErrorKind, Options};
 
 const T: Duration = Duration::from_secs(5);
-
-fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + T;
-    while !cond() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(2));
-    }
-}
 
 #[test]
 fn pool_serves_every_subscription_with_a_bounded_number_of_threads() {

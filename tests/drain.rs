@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
-use common::NatsServer;
+use common::{NatsServer, wait_for};
 use nats::{ConnStatus, Connection, ErrorKind, Options};
 
 const T: Duration = Duration::from_secs(5);
@@ -27,15 +27,6 @@ impl Gate {
     fn open(&self) {
         *self.open.lock().unwrap() = true;
         self.cond.notify_all();
-    }
-}
-
-/// Waits (bounded) until `cond` holds.
-fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + T;
-    while !cond() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(2));
     }
 }
 

@@ -324,3 +324,15 @@ fn new_log_path(port: u16) -> PathBuf {
     let n = LOG_SEQ.fetch_add(1, Ordering::Relaxed);
     dir.join(format!("nats-server-{}-{n}-{port}.log", std::process::id()))
 }
+
+/// Waits (bounded by 5 s) until `cond` holds; panics naming `what` otherwise.
+pub fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while !cond() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+}
