@@ -232,34 +232,6 @@ on_closed(natsConnection *nc, void *closure)
     counter_add(&((slow_state *) closure)->closed, 1);
 }
 
-/* Waits (bounded) until pending + dropped on `sub` reaches `want`. */
-static bool
-wait_seen(natsSubscription *sub, int want)
-{
-    int i;
-    for (i = 0; i < 500; i++) {
-        int     msgs    = 0;
-        int64_t dropped = 0;
-        if (natsSubscription_GetPending(sub, &msgs, NULL) != NATS_OK
-            || natsSubscription_GetDropped(sub, &dropped) != NATS_OK)
-            return false;
-        if (msgs + (int) dropped >= want)
-            return true;
-        nats_Sleep(10);
-    }
-    return false;
-}
-
-static natsStatus
-publish_n(natsConnection *nc, const char *subj, int n)
-{
-    natsStatus s = NATS_OK;
-    int        i;
-    for (i = 0; i < n && s == NATS_OK; i++)
-        s = natsConnection_PublishString(nc, subj, "x");
-    return s;
-}
-
 static void
 set_block(void)
 {
@@ -341,7 +313,7 @@ slow_consumer(void)
     CHECK_STATUS(natsConnection_Flush(nc), NATS_OK, "episode 1: flush");
     CHECK(counter_wait(&sc.entered, 1, WAIT_MS), "episode 1: callback blocked");
 
-    CHECK_STATUS(publish_n(nc, "dsc.slow", 20), NATS_OK,
+    CHECK_STATUS(publish_many(nc, "dsc.slow", 20, "x"), NATS_OK,
                  "episode 1: Publish 20 succeeds while the consumer is slow");
     CHECK_STATUS(natsConnection_Flush(nc), NATS_OK,
                  "episode 1: Flush succeeds while the consumer is slow");
@@ -350,8 +322,8 @@ slow_consumer(void)
     expect_sub(slow, "episode 1", 5, 15, -1);
 
     /* More overflow in the same episode: no new error callback. */
-    CHECK_STATUS(publish_n(nc, "dsc.slow", 5), NATS_OK, "episode 1: Publish 5 more");
-    CHECK_STATUS(publish_n(nc, "dsc.fast", 10), NATS_OK,
+    CHECK_STATUS(publish_many(nc, "dsc.slow", 5, "x"), NATS_OK, "episode 1: Publish 5 more");
+    CHECK_STATUS(publish_many(nc, "dsc.fast", 10, "x"), NATS_OK,
                  "episode 1: Publish 10 to another subscription");
     CHECK_STATUS(natsConnection_Flush(nc), NATS_OK, "episode 1: Flush again");
     CHECK(wait_seen(slow, 25), "episode 1: 25 messages seen");
@@ -380,7 +352,7 @@ slow_consumer(void)
                  "episode 2: publish the blocking message");
     CHECK_STATUS(natsConnection_Flush(nc), NATS_OK, "episode 2: flush");
     CHECK(counter_wait(&sc.entered, 7, WAIT_MS), "episode 2: callback blocked");
-    CHECK_STATUS(publish_n(nc, "dsc.slow", 10), NATS_OK,
+    CHECK_STATUS(publish_many(nc, "dsc.slow", 10, "x"), NATS_OK,
                  "episode 2: Publish 10 succeeds while the consumer is slow");
     CHECK_STATUS(natsConnection_Flush(nc), NATS_OK,
                  "episode 2: Flush succeeds while the consumer is slow");
@@ -411,30 +383,6 @@ done:
 
 /* ------------------------------------------------------------------------ */
 /* Request / reply extras                                                    */
-
-/* Replies "re:<request data>" to every request. */
-static void
-on_request(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *closure)
-{
-    char        buf[256];
-    const char *reply = natsMsg_GetReply(msg);
-
-    (void) sub;
-    (void) closure;
-    if (reply != NULL) {
-        snprintf(buf, sizeof(buf), "re:%.*s", natsMsg_GetDataLength(msg), natsMsg_GetData(msg));
-        (void) natsConnection_PublishString(nc, reply, buf);
-    }
-    natsMsg_Destroy(msg);
-}
-
-static bool
-reply_is(natsMsg *reply, const char *want)
-{
-    return reply != NULL && natsMsg_GetData(reply) != NULL
-           && natsMsg_GetDataLength(reply) == (int) strlen(want)
-           && strcmp(natsMsg_GetData(reply), want) == 0;
-}
 
 static void
 empty_bodies(natsConnection *nc)

@@ -123,18 +123,6 @@ connect_with(gate_state *g)
 }
 
 static void
-publish_n(natsConnection *nc, const char *subj, int n)
-{
-    int i;
-    natsStatus s = NATS_OK;
-    for (i = 0; i < n && s == NATS_OK; i++)
-        s = natsConnection_PublishString(nc, subj, "x");
-    if (s == NATS_OK)
-        s = natsConnection_Flush(nc);
-    CHECK_STATUSF(s, NATS_OK, "publish %d on %s and flush", n, subj);
-}
-
-static void
 argument_checks(natsConnection *nc)
 {
     natsSubscription *sub = NULL;
@@ -181,14 +169,14 @@ async_subscription(natsConnection *nc)
         return;
     CHECK_STATUS(natsSubscription_SetOnCompleteCB(sub, on_complete, &g_async), NATS_OK,
                  "SetOnCompleteCB");
-    publish_n(nc, "drain.async", 2);
+    publish_and_flush(nc, "drain.async", 2, "x");
     CHECK_STATUS(natsSubscription_DrainTimeout(sub, -1), NATS_OK, "DrainTimeout(-1)");
     CHECK_STATUS(natsSubscription_Drain(sub), NATS_OK, "a second Drain is OK");
     CHECK_STATUS(natsSubscription_WaitForDrainCompletion(sub, 20), NATS_TIMEOUT,
                  "WaitForDrainCompletion times out while the callback is held");
     CHECK_STATUS(natsSubscription_DrainCompletionStatus(sub), NATS_ILLEGAL_STATE,
                  "DrainCompletionStatus while draining");
-    publish_n(nc, "drain.async", 1);
+    publish_and_flush(nc, "drain.async", 1, "x");
     gate_open(&g_async);
     CHECK_STATUS(natsSubscription_WaitForDrainCompletion(sub, 0), NATS_OK,
                  "WaitForDrainCompletion (no limit)");
@@ -219,12 +207,12 @@ sync_subscriptions(natsConnection *nc)
                          "SubscribeSync drain.sync (capped)"))
         return;
     CHECK_STATUS(natsSubscription_AutoUnsubscribe(capped, 2), NATS_OK, "AutoUnsubscribe(2)");
-    publish_n(nc, "drain.sync", 2);
+    publish_and_flush(nc, "drain.sync", 2, "x");
     CHECK_STATUS(natsSubscription_Drain(sub), NATS_OK, "Drain sync");
     CHECK_STATUS(natsSubscription_Drain(capped), NATS_OK, "Drain auto-unsubscribed sync");
     CHECK_STATUS(natsSubscription_WaitForDrainCompletion(sub, 20), NATS_TIMEOUT,
                  "sync drain waits for NextMsg");
-    publish_n(nc, "drain.sync", 1);
+    publish_and_flush(nc, "drain.sync", 1, "x");
     for (i = 0; i < 2; i++) {
         CHECK_STATUSF(natsSubscription_NextMsg(&m, sub, WAIT_MS), NATS_OK, "NextMsg %d", i);
         natsMsg_Destroy(m);
@@ -263,7 +251,7 @@ limits_and_interruptions(natsConnection *nc)
     gate_init(&g_limit);
     if (CHECK_STATUS(natsConnection_Subscribe(&sub, nc, "drain.limit", on_msg, &g_limit),
                      NATS_OK, "Subscribe drain.limit")) {
-        publish_n(nc, "drain.limit", 3);
+        publish_and_flush(nc, "drain.limit", 3, "x");
         CHECK_STATUS(natsSubscription_DrainTimeout(sub, 100), NATS_OK, "DrainTimeout(100)");
         /* Held in its first callback, it cannot drain: the limit closes it. */
         for (i = 0; i < WAIT_MS / 5 && natsSubscription_IsValid(sub); i++)
@@ -281,7 +269,7 @@ limits_and_interruptions(natsConnection *nc)
     gate_init(&g_unsub);
     if (CHECK_STATUS(natsConnection_Subscribe(&sub, nc, "drain.unsub", on_msg, &g_unsub),
                      NATS_OK, "Subscribe drain.unsub")) {
-        publish_n(nc, "drain.unsub", 3);
+        publish_and_flush(nc, "drain.unsub", 3, "x");
         CHECK_STATUS(natsSubscription_Drain(sub), NATS_OK, "Drain drain.unsub");
         CHECK_STATUS(natsSubscription_Unsubscribe(sub), NATS_OK, "Unsubscribe while draining");
         gate_open(&g_unsub);
@@ -309,7 +297,7 @@ sync_limits_and_interruptions(natsConnection *nc)
 
     if (CHECK_STATUS(natsConnection_SubscribeSync(&sub, nc, "drain.slimit"), NATS_OK,
                      "SubscribeSync drain.slimit")) {
-        publish_n(nc, "drain.slimit", 3);
+        publish_and_flush(nc, "drain.slimit", 3, "x");
         CHECK_STATUS(natsSubscription_DrainTimeout(sub, 100), NATS_OK, "sync DrainTimeout(100)");
         CHECK_STATUS(natsSubscription_WaitForDrainCompletion(sub, WAIT_MS), NATS_OK,
                      "sync drain with limit completes");
@@ -321,7 +309,7 @@ sync_limits_and_interruptions(natsConnection *nc)
     }
     if (CHECK_STATUS(natsConnection_SubscribeSync(&sub, nc, "drain.sunsub"), NATS_OK,
                      "SubscribeSync drain.sunsub")) {
-        publish_n(nc, "drain.sunsub", 3);
+        publish_and_flush(nc, "drain.sunsub", 3, "x");
         CHECK_STATUS(natsSubscription_Drain(sub), NATS_OK, "Drain drain.sunsub");
         CHECK_STATUS(natsSubscription_NextMsg(&m, sub, WAIT_MS), NATS_OK, "NextMsg one");
         natsMsg_Destroy(m);
@@ -402,7 +390,7 @@ connection_drain(void)
         return;
     CHECK_STATUS(natsSubscription_SetOnCompleteCB(sub, on_complete, &g_conn), NATS_OK,
                  "SetOnCompleteCB drain.conn");
-    publish_n(nc, "drain.conn", 6);
+    publish_and_flush(nc, "drain.conn", 6, "x");
 #ifdef NATS_LIBNATS_RS
     memset(&ra, 0, sizeof(ra));
     ra.nc = nc;
@@ -472,7 +460,7 @@ connection_drain_timeout(void)
     if (!CHECK_STATUS(natsConnection_Subscribe(&sub, nc, "drain.slow", on_msg, &g_slow),
                       NATS_OK, "Subscribe drain.slow"))
         return;
-    publish_n(nc, "drain.slow", 3);
+    publish_and_flush(nc, "drain.slow", 3, "x");
     CHECK_STATUS(natsConnection_DrainTimeout(nc, 100), NATS_OK, "DrainTimeout(100)");
     CHECK(counter_wait(&g_slow.closed, 1, WAIT_MS), "closed after the drain limit");
     CHECK(counter_wait(&g_slow.errors, 1, WAIT_MS), "error handler called");
@@ -504,7 +492,7 @@ close_during_drain(void)
     if (!CHECK_STATUS(natsConnection_Subscribe(&sub, nc, "drain.close", on_msg, &g_req),
                       NATS_OK, "Subscribe drain.close"))
         return;
-    publish_n(nc, "drain.close", 2);
+    publish_and_flush(nc, "drain.close", 2, "x");
     CHECK_STATUS(natsConnection_Drain(nc), NATS_OK, "Drain drain.close");
     natsConnection_Close(nc);
     gate_open(&g_req);

@@ -203,4 +203,71 @@ counter_wait(harness_counter *c, int target, int64_t timeout_ms)
     return reached;
 }
 
+/* ------------------------------------------------------------------------ */
+/* Helpers shared by several programs.                                      */
+
+/* Publishes `n` copies of `data` on `subj`; stops at the first failure. */
+static inline natsStatus
+publish_many(natsConnection *nc, const char *subj, int n, const char *data)
+{
+    natsStatus s = NATS_OK;
+    int        i;
+    for (i = 0; i < n && s == NATS_OK; i++)
+        s = natsConnection_PublishString(nc, subj, data);
+    return s;
+}
+
+/* publish_many, then a flush, as one check. */
+static inline void
+publish_and_flush(natsConnection *nc, const char *subj, int n, const char *data)
+{
+    natsStatus s = publish_many(nc, subj, n, data);
+    if (s == NATS_OK)
+        s = natsConnection_Flush(nc);
+    CHECK_STATUSF(s, NATS_OK, "publish %d on %s and flush", n, subj);
+}
+
+/* Waits (bounded, 5 s) until pending + dropped on `sub` reaches `want`. */
+static inline bool
+wait_seen(natsSubscription *sub, int want)
+{
+    int i;
+    for (i = 0; i < 500; i++) {
+        int     msgs    = 0;
+        int64_t dropped = 0;
+        if (natsSubscription_GetPending(sub, &msgs, NULL) != NATS_OK
+            || natsSubscription_GetDropped(sub, &dropped) != NATS_OK)
+            return false;
+        if (msgs + (int) dropped >= want)
+            return true;
+        nats_Sleep(10);
+    }
+    return false;
+}
+
+/* Message handler of a replier: answers "re:<request data>" to requests. */
+static inline void
+on_request(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *closure)
+{
+    char        buf[256];
+    const char *reply = natsMsg_GetReply(msg);
+
+    (void) sub;
+    (void) closure;
+    if (reply != NULL) {
+        snprintf(buf, sizeof(buf), "re:%.*s", natsMsg_GetDataLength(msg), natsMsg_GetData(msg));
+        (void) natsConnection_PublishString(nc, reply, buf);
+    }
+    natsMsg_Destroy(msg);
+}
+
+/* True if `reply` carries exactly the string `want`. */
+static inline bool
+reply_is(natsMsg *reply, const char *want)
+{
+    return reply != NULL && natsMsg_GetData(reply) != NULL
+           && natsMsg_GetDataLength(reply) == (int) strlen(want)
+           && strcmp(natsMsg_GetData(reply), want) == 0;
+}
+
 #endif /* NATS_FFI_TESTS_HARNESS_H */

@@ -4,30 +4,6 @@
  */
 #include "harness.h"
 
-/* Replies "re:<request data>" to every request. */
-static void
-on_request(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *closure)
-{
-    char        buf[256];
-    const char *reply = natsMsg_GetReply(msg);
-
-    (void) sub;
-    (void) closure;
-    if (reply != NULL) {
-        snprintf(buf, sizeof(buf), "re:%.*s", natsMsg_GetDataLength(msg), natsMsg_GetData(msg));
-        (void) natsConnection_PublishString(nc, reply, buf);
-    }
-    natsMsg_Destroy(msg);
-}
-
-static bool
-reply_is(natsMsg *reply, const char *want)
-{
-    return reply != NULL && natsMsg_GetData(reply) != NULL
-           && natsMsg_GetDataLength(reply) == (int) strlen(want)
-           && strcmp(natsMsg_GetData(reply), want) == 0;
-}
-
 static void
 requests(natsConnection *nc)
 {

@@ -14,36 +14,6 @@
 
 #define NAME "sub-stats-test"
 
-/* Waits (bounded) until `sub` has seen `want` messages in total, queued plus
- * dropped, so the checks below do not depend on delivery timing. */
-static bool
-wait_seen(natsSubscription *sub, int want)
-{
-    int i;
-    for (i = 0; i < 500; i++) {
-        int     msgs    = 0;
-        int64_t dropped = 0;
-        if (natsSubscription_GetStats(sub, &msgs, NULL, NULL, NULL, NULL, &dropped) != NATS_OK)
-            return false;
-        if (msgs + (int) dropped >= want)
-            return true;
-        nats_Sleep(10);
-    }
-    return false;
-}
-
-static void
-publish_n(natsConnection *nc, const char *subj, int n)
-{
-    int        i;
-    natsStatus s = NATS_OK;
-    for (i = 0; i < n && s == NATS_OK; i++)
-        s = natsConnection_PublishString(nc, subj, "hello");
-    if (s == NATS_OK)
-        s = natsConnection_Flush(nc);
-    CHECK_STATUSF(s, NATS_OK, "publish %d messages on %s and flush", n, subj);
-}
-
 /* Checks every counter of GetStats against the expected values. */
 static void
 expect_stats(natsSubscription *sub, const char *what, int pm, int pb, int mm, int mb,
@@ -152,7 +122,7 @@ pending_and_max(natsConnection *nc, natsSubscription *sub)
 
     expect_stats(sub, "fresh subscription", 0, 0, 0, 0, 0, 0);
 
-    publish_n(nc, "stats.foo", 10);
+    publish_and_flush(nc, "stats.foo", 10, "hello");
     CHECK(wait_seen(sub, 10), "10 messages queued");
     CHECK_STATUS(natsSubscription_GetPending(sub, &msgs, &bytes), NATS_OK, "GetPending");
     CHECK(msgs == 10 && bytes == 50, "pending is 10 messages, 50 bytes");
@@ -183,7 +153,7 @@ pending_and_max(natsConnection *nc, natsSubscription *sub)
                  "GetPending after ClearMaxPending");
     CHECK(msgs == 6 && bytes == 30, "ClearMaxPending leaves pending alone");
 
-    publish_n(nc, "stats.foo", 1);
+    publish_and_flush(nc, "stats.foo", 1, "hello");
     CHECK(wait_seen(sub, 7), "one more message queued");
     expect_stats(sub, "one more after ClearMaxPending", 7, 35, 7, 35, 4, 0);
 }
@@ -202,7 +172,7 @@ slow_by_count(natsConnection *nc)
         return;
     CHECK_STATUS(natsSubscription_SetPendingLimits(sub, 5, -1), NATS_OK,
                  "SetPendingLimits(5, -1)");
-    publish_n(nc, "stats.slow", 8);
+    publish_and_flush(nc, "stats.slow", 8, "hello");
     CHECK(wait_seen(sub, 8), "8 messages seen");
     expect_stats(sub, "over the messages limit", 5, 25, 5, 25, 0, 3);
     CHECK_STATUS(natsSubscription_GetDropped(sub, &n), NATS_OK, "GetDropped (slow)");
@@ -235,7 +205,7 @@ slow_by_size(natsConnection *nc)
         return;
     CHECK_STATUS(natsSubscription_SetPendingLimits(sub, -1, 12), NATS_OK,
                  "SetPendingLimits(-1, 12)");
-    publish_n(nc, "stats.big", 3);
+    publish_and_flush(nc, "stats.big", 3, "hello");
     CHECK(wait_seen(sub, 3), "3 messages seen");
     expect_stats(sub, "over the bytes limit", 2, 10, 2, 10, 0, 1);
     natsSubscription_Destroy(sub);
