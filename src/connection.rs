@@ -32,17 +32,30 @@ use crate::subject;
 static NEXT_CONN_ID: AtomicUsize = AtomicUsize::new(1);
 
 /// Connections not yet freed (their last handle, subscription or callback
-/// is still around).
-static LIVE_CONNS: AtomicUsize = AtomicUsize::new(0);
+/// is still around), and a condition signalled when one is freed.
+static LIVE_CONNS: Mutex<usize> = Mutex::new(0);
+static CONN_FREED: Condvar = Condvar::new();
 
-/// How many connections are not yet freed.
-pub(crate) fn live_connections() -> usize {
-    LIVE_CONNS.load(Ordering::Acquire)
+/// Waits until every connection is freed, or `deadline` passes (false).
+pub(crate) fn wait_connections_freed(deadline: Option<Instant>) -> bool {
+    let mut n = LIVE_CONNS.lock();
+    while *n > 0 {
+        match deadline {
+            Some(d) => {
+                if CONN_FREED.wait_until(&mut n, d).timed_out() {
+                    return *n == 0;
+                }
+            }
+            None => CONN_FREED.wait(&mut n),
+        }
+    }
+    true
 }
 
 impl Drop for ConnInner {
     fn drop(&mut self) {
-        LIVE_CONNS.fetch_sub(1, Ordering::AcqRel);
+        *LIVE_CONNS.lock() -= 1;
+        CONN_FREED.notify_all();
     }
 }
 
@@ -1801,7 +1814,7 @@ impl Connection {
             reconnect_on_protocol_error: opts.reconnect_on_protocol_error,
         };
         let bound = first_connect_bound(&opts, pool.len());
-        LIVE_CONNS.fetch_add(1, Ordering::AcqRel);
+        *LIVE_CONNS.lock() += 1;
         let inner = Arc::new_cyclic(|me| ConnInner {
             id: NEXT_CONN_ID.fetch_add(1, Ordering::Relaxed),
             opts,
@@ -2977,19 +2990,13 @@ impl Subscription {
 
 impl Drop for Subscription {
     fn drop(&mut self) {
-        // An asynchronous subscription being drained finishes its drain.
+        // An asynchronous subscription being drained finishes its drain; any
+        // other is unsubscribed (a synchronous drain ends: nobody reads on).
         if self.shared.is_async && self.shared.drain_started() {
             return;
         }
-        if self.shared.drain_started() {
-            // Nobody will read the rest: the drain ends here.
-            let _ = self.unsubscribe();
-            return;
-        }
         if self.shared.state.load(Ordering::Acquire) == SUB_OPEN {
-            let _ = self.conn.lock().engine.unsubscribe(self.sid(), None);
-            self.shared.close_with(SUB_UNSUBSCRIBED);
-            self.conn.kick();
+            let _ = self.unsubscribe();
         }
     }
 }

@@ -15,7 +15,6 @@
 //! subscription's last message.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
@@ -33,7 +32,6 @@ pub(crate) struct PoolSub {
     /// Called once when the subscription is over.
     end: Mutex<Option<Box<dyn FnOnce() + Send>>>,
     idle: Option<Duration>,
-    ended: AtomicBool,
 }
 
 impl PoolSub {
@@ -46,7 +44,6 @@ impl PoolSub {
             deliver: Mutex::new(Some(deliver)),
             end: Mutex::new(Some(end)),
             idle,
-            ended: AtomicBool::new(false),
         })
     }
 }
@@ -73,9 +70,7 @@ impl PoolTx {
 
 impl Drop for PoolTx {
     fn drop(&mut self) {
-        if !self.sub.ended.swap(true, Ordering::AcqRel)
-            && self.tx.send(Job::End(self.sub.clone())).is_err()
-        {
+        if self.tx.send(Job::End(self.sub.clone())).is_err() {
             // No worker (it could not start): end here.
             run_end(&self.sub);
         }

@@ -379,21 +379,12 @@ fn fake_server(garbage: &'static [u8]) -> (u16, std::thread::JoinHandle<bool>) {
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = l.local_addr().unwrap().port();
     let h = std::thread::spawn(move || {
-        let (mut s, _) = l.accept().unwrap();
-        s.set_read_timeout(Some(T)).unwrap();
-        s.write_all(
+        let mut s = common::fake_handshake(
+            &l,
             b"INFO {\"server_id\":\"fake\",\"max_payload\":1024,\"proto\":1,\"headers\":true}\r\n",
-        )
-        .unwrap();
-        let mut buf = [0u8; 4096];
-        let mut got = Vec::new();
-        while !got.windows(6).any(|w| w == b"PING\r\n") {
-            let n = s.read(&mut buf).unwrap();
-            assert!(n > 0);
-            got.extend_from_slice(&buf[..n]);
-        }
-        s.write_all(b"PONG\r\n").unwrap();
+        );
         s.write_all(garbage).unwrap();
+        let mut buf = [0u8; 4096];
         // The client must drop the connection: read until EOF (bounded by the timeout).
         loop {
             match s.read(&mut buf) {

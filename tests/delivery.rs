@@ -4,7 +4,6 @@
 
 mod common;
 
-use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -91,18 +90,10 @@ fn deaf_server() -> (u16, std::thread::JoinHandle<()>, Arc<Mutex<bool>>) {
     let stop = Arc::new(Mutex::new(false));
     let stop2 = stop.clone();
     let h = std::thread::spawn(move || {
-        let (mut s, _) = l.accept().unwrap();
-        s.set_read_timeout(Some(T)).unwrap();
-        s.write_all(b"INFO {\"server_id\":\"deaf\",\"max_payload\":1048576,\"proto\":1}\r\n")
-            .unwrap();
-        let mut buf = [0u8; 4096];
-        let mut got = Vec::new();
-        while !got.windows(6).any(|w| w == b"PING\r\n") {
-            let n = s.read(&mut buf).unwrap();
-            assert!(n > 0);
-            got.extend_from_slice(&buf[..n]);
-        }
-        s.write_all(b"PONG\r\n").unwrap();
+        let _s = common::fake_handshake(
+            &l,
+            b"INFO {\"server_id\":\"deaf\",\"max_payload\":1048576,\"proto\":1}\r\n",
+        );
         // Keep the socket open, unread, until the test is done (bounded).
         let deadline = Instant::now() + Duration::from_secs(20);
         while !*stop2.lock().unwrap() && Instant::now() < deadline {

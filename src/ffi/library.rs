@@ -182,9 +182,15 @@ pub unsafe extern "C" fn nats_OpenWithConfig(config: *mut natsClientConfig) -> n
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn nats_Close() {
     super::guard("nats_Close", (), || {
-        *LIB.lock() = None;
-        crate::threads::set_started_hook(None);
+        close_lib();
     });
+}
+
+/// Forgets the settings of the open library; false if it was not open.
+fn close_lib() -> bool {
+    let was_open = LIB.lock().take().is_some();
+    crate::threads::set_started_hook(None);
+    was_open
 }
 
 /// Closes the library as `nats_Close` does, then waits up to `timeout` ms
@@ -208,24 +214,20 @@ pub unsafe extern "C" fn nats_CloseAndWait(timeout: i64) -> natsStatus {
                 "nats_CloseAndWait cannot be called from a library thread",
             ));
         }
-        if LIB.lock().take().is_none() {
+        if !close_lib() {
             return Err(if EVER_OPENED.load(std::sync::atomic::Ordering::Acquire) {
                 Error::new(ErrorKind::IllegalState, "the library is already closed")
             } else {
                 Error::new(ErrorKind::NotInitialized, "the library was never opened")
             });
         }
-        crate::threads::set_started_hook(None);
         let deadline = (timeout > 0)
             .then(|| std::time::Instant::now() + Duration::from_millis(timeout.unsigned_abs()));
-        while crate::connection::live_connections() > 0 {
-            if deadline.is_some_and(|d| std::time::Instant::now() >= d) {
-                return Err(Error::new(
-                    ErrorKind::Timeout,
-                    "connections are still alive (not destroyed)",
-                ));
-            }
-            std::thread::sleep(Duration::from_millis(1));
+        if !crate::connection::wait_connections_freed(deadline) {
+            return Err(Error::new(
+                ErrorKind::Timeout,
+                "connections are still alive (not destroyed)",
+            ));
         }
         // Fully torn down: as if never opened (nats.c then answers
         // NATS_NOT_INITIALIZED again).

@@ -336,3 +336,23 @@ pub fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
         std::thread::sleep(std::time::Duration::from_millis(2));
     }
 }
+
+/// Plays a server's side of the handshake on a raw socket: accepts one
+/// client, sends `info` (a whole `INFO ...\r\n` line), reads until the
+/// client's PING (5 s read timeout) and answers PONG. Returns the socket.
+pub fn fake_handshake(l: &std::net::TcpListener, info: &[u8]) -> std::net::TcpStream {
+    use std::io::{Read, Write};
+    let (mut s, _) = l.accept().unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+        .unwrap();
+    s.write_all(info).unwrap();
+    let mut buf = [0u8; 4096];
+    let mut got = Vec::new();
+    while !got.windows(6).any(|w| w == b"PING\r\n") {
+        let n = s.read(&mut buf).unwrap();
+        assert!(n > 0, "the client closed during the handshake");
+        got.extend_from_slice(&buf[..n]);
+    }
+    s.write_all(b"PONG\r\n").unwrap();
+    s
+}
