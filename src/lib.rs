@@ -44,6 +44,9 @@ mod driver;
 mod engine;
 pub mod error;
 pub mod ffi;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod headers;
 mod message;
 mod nuid;
