@@ -28,6 +28,7 @@ use crate::options::{Options, ServerUrl};
 use crate::pool::{Backoff, ServerPool, Wait, pass_delay};
 use crate::proto::{ConnectInfo, MsgFrame, ServerInfo, ServerOp};
 use crate::subject;
+use crate::tls::TlsStart;
 
 static NEXT_CONN_ID: AtomicUsize = AtomicUsize::new(1);
 
@@ -107,6 +108,8 @@ pub struct Health {
 
 struct State {
     engine: Engine<Sink>,
+    /// The engine asked for this attempt's credentials (the server's nonce).
+    need_creds: Option<String>,
     /// The servers to connect to.
     pool: ServerPool,
     /// Id (in `pool`) of the server of the current connection or attempt.
@@ -608,6 +611,11 @@ fn resolving_deadline(st: &State, generation: u64) -> Option<Instant> {
 fn initial_error(e: Error) -> Error {
     match e.kind() {
         ErrorKind::AuthFailed
+        | ErrorKind::SslError
+        | ErrorKind::SecureConnectionWanted
+        | ErrorKind::SecureConnectionRequired
+        | ErrorKind::IllegalState
+        | ErrorKind::NotFound
         | ErrorKind::NoServerSupport
         | ErrorKind::Other
         | ErrorKind::InvalidArg
@@ -737,6 +745,7 @@ impl ConnInner {
         }
         st.engine.drain_events(events);
         let step = self.on_events(&mut st, events);
+        let (mut st, step) = self.settle_credentials(st, step, events);
         self.advance_drains(&mut st, now);
         step
     }
@@ -798,15 +807,23 @@ impl ConnInner {
         let now = Instant::now();
         match result {
             Ok(stream) => {
+                let tls_first = match self.tls_first(&st) {
+                    Ok(t) => t,
+                    Err(e) => return self.attempt_failed(&mut st, e, now),
+                };
                 st.generation += 1;
                 st.stall = None;
                 let generation = st.generation;
-                st.engine.start_handshake(deadline);
+                st.engine.start_handshake(deadline, tls_first.is_some());
                 st.link = Link::Handshake {
                     deadline,
                     rest: Vec::new(),
                 };
-                Step::Adopt { stream, generation }
+                Step::Adopt {
+                    stream,
+                    generation,
+                    tls_first,
+                }
             }
             Err(e) => {
                 let e = Error::new(
@@ -886,6 +903,7 @@ impl ConnInner {
 
     fn on_events(&self, st: &mut State, events: &mut Vec<Event>) -> Step {
         let mut lose = None;
+        let mut step = Step::None;
         for ev in events.drain(..) {
             match ev {
                 Event::Connected { .. } => self.on_connected(st),
@@ -918,9 +936,22 @@ impl ConnInner {
                     }
                 }
                 Event::LameDuck => self.post_conn_cb(&self.opts.lame_duck_cb),
+                Event::StartTls => match self.tls_start(st) {
+                    Ok(start) => {
+                        step = Step::StartTls {
+                            generation: st.generation,
+                            start,
+                        }
+                    }
+                    Err(e) => lose = Some(e),
+                },
+                Event::NeedCredentials { nonce } => st.need_creds = Some(nonce),
             }
         }
-        lose.map_or(Step::None, Step::Lose)
+        match lose {
+            Some(e) => Step::Lose(e),
+            None => step,
+        }
     }
 
     /// Records an authentication error of the current server; true if it is
@@ -1045,11 +1076,7 @@ impl ConnInner {
                     *passes += 1;
                     if self.opts.max_reconnect < 0 || *passes <= self.opts.max_reconnect {
                         *next = 0;
-                        let wait = pass_delay(
-                            self.opts.reconnect_wait,
-                            self.opts.reconnect_jitter,
-                            random(),
-                        );
+                        let wait = pass_delay(self.opts.reconnect_wait, self.jitter(st), random());
                         st.link = Link::Wait {
                             at: Some(now + wait),
                             then: None,
@@ -1079,11 +1106,8 @@ impl ConnInner {
                     }
                     Wait::Pass(n) => match self.opts.reconnect_delay_cb.clone() {
                         None => {
-                            let wait = pass_delay(
-                                self.opts.reconnect_wait,
-                                self.opts.reconnect_jitter,
-                                random(),
-                            );
+                            let wait =
+                                pass_delay(self.opts.reconnect_wait, self.jitter(st), random());
                             st.link = Link::Wait {
                                 at: Some(now + wait),
                                 then: Some(id),
@@ -1113,6 +1137,93 @@ impl ConnInner {
         }
     }
 
+    /// The random extra wait after a pass: larger when TLS is used.
+    fn jitter(&self, st: &State) -> Duration {
+        if self.attempt_secure(st) {
+            self.opts.reconnect_jitter_tls
+        } else {
+            self.opts.reconnect_jitter
+        }
+    }
+
+    /// Whether the current server must be reached over TLS.
+    fn attempt_secure(&self, st: &State) -> bool {
+        self.opts.tls.secure
+            || st
+                .cur
+                .and_then(|id| st.pool.get(id))
+                .is_some_and(|s| s.url.tls)
+    }
+
+    /// What the io loop needs to start TLS with the current server.
+    fn tls_start(&self, st: &State) -> Result<TlsStart> {
+        let host = st
+            .cur
+            .and_then(|id| st.pool.get(id))
+            .map(|s| s.url.host.clone())
+            .unwrap_or_default();
+        Ok(TlsStart {
+            config: self.opts.tls.client_config()?,
+            name: self.opts.tls.server_name(&host)?,
+        })
+    }
+
+    /// The TLS session of a handshake-first attempt, if this one is.
+    fn tls_first(&self, st: &State) -> Result<Option<TlsStart>> {
+        if self.opts.tls.handshake_first && self.attempt_secure(st) {
+            self.tls_start(st).map(Some)
+        } else {
+            Ok(None)
+        }
+    }
+
+    /// Computes the credentials the engine asked for, without holding the
+    /// lock (files are read, application callbacks run), then hands them
+    /// over if the attempt is still the same.
+    fn settle_credentials<'a>(
+        &'a self,
+        mut st: MutexGuard<'a, State>,
+        mut step: Step,
+        events: &mut Vec<Event>,
+    ) -> (MutexGuard<'a, State>, Step) {
+        while let Some(nonce) = st.need_creds.take() {
+            let generation = st.generation;
+            let url = st.cur.and_then(|id| st.pool.get(id)).map(|s| s.url.clone());
+            drop(st);
+            let creds = match url {
+                Some(url) => std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    crate::auth::connect_credentials(&self.opts, &url, &nonce)
+                }))
+                .unwrap_or_else(|_| err(ErrorKind::Other, "an authentication callback panicked")),
+                None => err(ErrorKind::IllegalState, "no current server"),
+            };
+            st = self.lock();
+            if st.generation != generation {
+                break;
+            }
+            st.engine.provide_credentials(creds, Instant::now());
+            st.engine.drain_events(events);
+            let next = self.on_events(&mut st, events);
+            if matches!(step, Step::None) {
+                step = next;
+            }
+        }
+        (st, step)
+    }
+
+    /// Called by the io loop when the TLS handshake of `generation` is done.
+    pub(crate) fn tls_established(&self, generation: u64, events: &mut Vec<Event>) -> Step {
+        let mut st = self.lock();
+        if st.generation != generation {
+            return Step::None;
+        }
+        st.engine.tls_ready(Instant::now());
+        st.engine.drain_events(events);
+        let step = self.on_events(&mut st, events);
+        let (_st, step) = self.settle_credentials(st, step, events);
+        step
+    }
+
     /// Arms the wait of a custom reconnect delay (if still current).
     fn arm_wait(&self, token: u64, delay: Duration) {
         let mut st = self.lock();
@@ -1138,6 +1249,8 @@ impl ConnInner {
         st.cur = Some(server);
         let (user, pass, token) = credentials(&self.opts, &url);
         st.engine.set_credentials(user, pass, token);
+        st.engine.set_secure(self.opts.tls.secure || url.tls);
+        st.need_creds = None;
         let deadline = now + self.opts.timeout;
         if let Some(cb) = self.opts.proxy_connect.clone() {
             st.generation += 1;
@@ -1208,6 +1321,10 @@ impl ConnInner {
             );
             return self.attempt_failed(st, e, now);
         }
+        let tls_first = match self.tls_first(st) {
+            Ok(t) => t,
+            Err(e) => return self.attempt_failed(st, e, now),
+        };
         let addr = addrs.remove(0);
         let left = deadline.saturating_duration_since(now);
         let share = (left / (addrs.len() as u32 + 1)).max(Duration::from_millis(10));
@@ -1215,12 +1332,17 @@ impl ConnInner {
         st.generation += 1;
         st.stall = None;
         let generation = st.generation;
-        st.engine.start_handshake(addr_deadline);
+        st.engine
+            .start_handshake(addr_deadline, tls_first.is_some());
         st.link = Link::Handshake {
             deadline,
             rest: addrs,
         };
-        Step::Open { addr, generation }
+        Step::Open {
+            addr,
+            generation,
+            tls_first,
+        }
     }
 
     /// No server left to reconnect to: close.
@@ -1812,6 +1934,8 @@ impl Connection {
             no_echo: opts.no_echo,
             disable_no_responders: opts.disable_no_responders,
             reconnect_on_protocol_error: opts.reconnect_on_protocol_error,
+            secure: opts.tls.secure,
+            credentials_step: opts.auth.needs_step(),
         };
         let bound = first_connect_bound(&opts, pool.len());
         *LIVE_CONNS.lock() += 1;
@@ -1820,6 +1944,7 @@ impl Connection {
             opts,
             state: Mutex::new(State {
                 engine: Engine::new(cfg),
+                need_creds: None,
                 pool,
                 cur: None,
                 link: Link::Wait {
@@ -2510,6 +2635,28 @@ impl Connection {
     /// The servers the cluster announced (not given in the options).
     pub fn discovered_servers(&self) -> Vec<String> {
         self.inner.lock().pool.discovered()
+    }
+
+    /// Signs `data` with the NKey seed of this connection's credentials (a
+    /// credentials file, credentials in memory, or an NKey seed file), as
+    /// `natsConnection_Sign`. Returns the raw 64-byte Ed25519 signature.
+    ///
+    /// # Errors
+    /// `Other` if the connection has no such credentials; the errors of
+    /// reading the seed.
+    pub fn sign(&self, data: &[u8]) -> Result<Vec<u8>> {
+        use crate::auth::{Identity, Signer};
+        match &self.inner.opts.auth.identity {
+            Identity::User { signer, .. } | Identity::NKey { signer, .. }
+                if !matches!(signer, Signer::Callback(_)) =>
+            {
+                signer.sign(data)
+            }
+            _ => err(
+                ErrorKind::Other,
+                "unable to sign: no user credentials or seed file were set",
+            ),
+        }
     }
 
     /// The id the server gave this client.

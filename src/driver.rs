@@ -23,6 +23,7 @@ use parking_lot::Mutex;
 use crate::connection::ConnInner;
 use crate::error::{Error, ErrorKind};
 use crate::proto::{Parser, ServerOp};
+use crate::tls::{TlsStart, handshake_error};
 
 const WAKER: Token = Token(usize::MAX);
 const READ_BUF: usize = 64 * 1024;
@@ -61,14 +62,22 @@ pub(crate) enum Cmd {
 pub(crate) enum Step {
     /// Nothing.
     None,
-    /// Open a TCP connection to `addr` for attempt `generation`.
-    Open { addr: SocketAddr, generation: u64 },
+    /// Open a TCP connection to `addr` for attempt `generation` (with a TLS
+    /// handshake first, before the server's INFO, if `tls_first`).
+    Open {
+        addr: SocketAddr,
+        generation: u64,
+        tls_first: Option<TlsStart>,
+    },
     /// Use this already connected socket (made by the application's proxy
     /// connection handler) for attempt `generation`.
     Adopt {
         stream: std::net::TcpStream,
         generation: u64,
+        tls_first: Option<TlsStart>,
     },
+    /// Upgrade the socket of `generation` to TLS (the INFO asked for it).
+    StartTls { generation: u64, start: TlsStart },
     /// Drop the current socket with this cause.
     Lose(Error),
 }
@@ -170,6 +179,12 @@ fn spawn_loop() -> io::Result<Arc<LoopHandle>> {
 /// A socket of a connection, with its parser and write buffer.
 struct Sock {
     stream: TcpStream,
+    /// The TLS session over `stream`, once started.
+    tls: Option<Box<rustls::ClientConnection>>,
+    /// TLS to start as soon as the TCP connection is up (handshake first).
+    tls_first: Option<TlsStart>,
+    /// The TLS handshake is going on: the connection is told when it ends.
+    tls_handshaking: bool,
     generation: u64,
     parser: Parser,
     tcp_up: bool,
@@ -297,8 +312,17 @@ impl Loop {
             step = match step {
                 Step::None => break,
                 Step::Lose(e) => self.lose(id, e),
-                Step::Open { addr, generation } => self.open(id, addr, generation),
-                Step::Adopt { stream, generation } => self.adopt(id, stream, generation),
+                Step::Open {
+                    addr,
+                    generation,
+                    tls_first,
+                } => self.open(id, addr, generation, tls_first),
+                Step::Adopt {
+                    stream,
+                    generation,
+                    tls_first,
+                } => self.adopt(id, stream, generation, tls_first),
+                Step::StartTls { generation, start } => self.start_tls(id, generation, start),
             };
         }
         self.schedule(id);
@@ -318,7 +342,13 @@ impl Loop {
         conn.socket_lost(s.generation, e, &s.wbuf, from)
     }
 
-    fn open(&mut self, id: usize, addr: SocketAddr, generation: u64) -> Step {
+    fn open(
+        &mut self,
+        id: usize,
+        addr: SocketAddr,
+        generation: u64,
+        tls_first: Option<TlsStart>,
+    ) -> Step {
         let Some(entry) = self.conns.get_mut(&id) else {
             return Step::None;
         };
@@ -327,7 +357,7 @@ impl Loop {
         }
         let conn = entry.conn.clone();
         match TcpStream::connect(addr) {
-            Ok(stream) => self.attach(id, stream, generation),
+            Ok(stream) => self.attach(id, stream, generation, tls_first),
             Err(e) => conn.socket_lost(
                 generation,
                 Error::new(ErrorKind::NoServer, format!("connect to {addr}: {e}")),
@@ -338,7 +368,13 @@ impl Loop {
     }
 
     /// Takes over a socket the application's proxy handler connected.
-    fn adopt(&mut self, id: usize, stream: std::net::TcpStream, generation: u64) -> Step {
+    fn adopt(
+        &mut self,
+        id: usize,
+        stream: std::net::TcpStream,
+        generation: u64,
+        tls_first: Option<TlsStart>,
+    ) -> Step {
         let Some(entry) = self.conns.get_mut(&id) else {
             return Step::None;
         };
@@ -350,11 +386,39 @@ impl Loop {
             let e = Error::new(ErrorKind::NoServer, format!("proxy socket: {e}"));
             return conn.socket_lost(generation, e, &[], 0);
         }
-        self.attach(id, TcpStream::from_std(stream), generation)
+        self.attach(id, TcpStream::from_std(stream), generation, tls_first)
+    }
+
+    /// Starts the TLS handshake on the connection's socket and sends the
+    /// first flight.
+    fn start_tls(&mut self, id: usize, generation: u64, start: TlsStart) -> Step {
+        let Some(entry) = self.conns.get_mut(&id) else {
+            return Step::None;
+        };
+        let Some(s) = entry.sock.as_mut().filter(|s| s.generation == generation) else {
+            return Step::None;
+        };
+        match rustls::ClientConnection::new(start.config, start.name) {
+            Ok(c) => {
+                s.tls = Some(Box::new(c));
+                s.tls_handshaking = true;
+            }
+            Err(e) => return Step::Lose(handshake_error(&e)),
+        }
+        match write_out(&entry.conn, s) {
+            Outcome::Ok => Step::None,
+            Outcome::Lost(e) => Step::Lose(e),
+        }
     }
 
     /// Serves `stream` (connected or connecting) as the connection's socket.
-    fn attach(&mut self, id: usize, mut stream: TcpStream, generation: u64) -> Step {
+    fn attach(
+        &mut self,
+        id: usize,
+        mut stream: TcpStream,
+        generation: u64,
+        tls_first: Option<TlsStart>,
+    ) -> Step {
         let Some(entry) = self.conns.get_mut(&id) else {
             return Step::None;
         };
@@ -371,6 +435,9 @@ impl Loop {
         parser.set_padding(conn.message_padding());
         entry.sock = Some(Sock {
             stream,
+            tls: None,
+            tls_first,
+            tls_handshaking: false,
             generation,
             parser,
             tcp_up: false,
@@ -401,6 +468,14 @@ impl Loop {
                     entry
                         .conn
                         .tcp_established(s.generation, s.stream.local_addr().ok());
+                    if let Some(start) = s.tls_first.take() {
+                        let generation = s.generation;
+                        let step = self.start_tls(id, generation, start);
+                        if !matches!(step, Step::None) {
+                            self.apply(id, step);
+                            return;
+                        }
+                    }
                 }
                 Ok(false) => return,
                 Err(e) => {
@@ -432,6 +507,12 @@ impl Loop {
             let Some(s) = entry.sock.as_mut() else {
                 return Step::None;
             };
+            if s.tls.is_some() {
+                match self.read_tls(id) {
+                    Some(step) => return step,
+                    None => continue,
+                }
+            }
             let n = match s.stream.read(&mut self.rbuf) {
                 Ok(0) => {
                     return Step::Lose(Error::new(
@@ -456,6 +537,71 @@ impl Loop {
                 return step;
             }
         }
+    }
+
+    /// One read of TLS records: decrypts, feeds the plaintext to the parser
+    /// and the connection. `None`: read again; `Some(step)`: stop reading.
+    fn read_tls(&mut self, id: usize) -> Option<Step> {
+        let entry = self.conns.get_mut(&id)?;
+        let conn = entry.conn.clone();
+        let s = entry.sock.as_mut()?;
+        let tls = s.tls.as_mut()?;
+        match tls.read_tls(&mut s.stream) {
+            Ok(0) => {
+                return Some(Step::Lose(Error::new(
+                    ErrorKind::ConnectionClosed,
+                    "connection closed by the server",
+                )));
+            }
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Some(Step::None),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => return None,
+            Err(e) => return Some(Step::Lose(Error::from(e))),
+        }
+        let state = match tls.process_new_packets() {
+            Ok(st) => st,
+            Err(e) => {
+                // Let the server know why (best effort: the alert is queued).
+                let _ = tls.write_tls(&mut s.stream);
+                return Some(Step::Lose(handshake_error(&e)));
+            }
+        };
+        let closed = state.peer_has_closed();
+        let mut step = Step::None;
+        if s.tls_handshaking && !tls.is_handshaking() {
+            s.tls_handshaking = false;
+            step = conn.tls_established(s.generation, &mut self.events);
+        }
+        loop {
+            let n = match tls.reader().read(&mut self.rbuf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) => return Some(Step::Lose(Error::from(e))),
+            };
+            let ops = &mut self.ops;
+            let parsed = s.parser.parse(&self.rbuf[..n], &mut |op| ops.push(op));
+            let st = conn.process(&mut self.ops, &mut self.events);
+            if let Err(e) = parsed {
+                return Some(Step::Lose(e));
+            }
+            if matches!(step, Step::None) {
+                step = st;
+            }
+            if !matches!(step, Step::None) {
+                return Some(step);
+            }
+        }
+        if closed {
+            return Some(Step::Lose(Error::new(
+                ErrorKind::ConnectionClosed,
+                "connection closed by the server",
+            )));
+        }
+        if !matches!(step, Step::None) {
+            return Some(step);
+        }
+        None
     }
 
     fn schedule(&mut self, id: usize) {
@@ -496,6 +642,9 @@ fn write_out(conn: &ConnInner, c: &mut Sock) -> Outcome {
     if !c.tcp_up {
         return Outcome::Ok;
     }
+    if c.tls.is_some() {
+        return write_tls(conn, c);
+    }
     loop {
         if c.wpos >= c.wbuf.len() {
             c.wbuf.clear();
@@ -510,6 +659,64 @@ fn write_out(conn: &ConnInner, c: &mut Sock) -> Outcome {
             }
             Ok(n) => {
                 c.wpos += n;
+                if c.blocked {
+                    c.blocked = false;
+                    conn.write_resumed(c.generation);
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                if !c.blocked {
+                    c.blocked = true;
+                    conn.write_stalled(c.generation);
+                }
+                return Outcome::Ok;
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Outcome::Lost(Error::from(e)),
+        }
+    }
+}
+
+/// Writes the connection's output through its TLS session: plaintext goes
+/// into the session (once the handshake is done), records to the socket,
+/// until done or the socket would block.
+fn write_tls(conn: &ConnInner, c: &mut Sock) -> Outcome {
+    let Some(tls) = c.tls.as_mut() else {
+        return Outcome::Ok;
+    };
+    loop {
+        let mut more = false;
+        if !tls.is_handshaking() {
+            loop {
+                if c.wpos >= c.wbuf.len() {
+                    c.wbuf.clear();
+                    c.wpos = 0;
+                    if !conn.take_output(c.generation, &mut c.wbuf) {
+                        break;
+                    }
+                }
+                match tls.writer().write(&c.wbuf[c.wpos..]) {
+                    Ok(0) => {
+                        // The session's buffer is full: send records first.
+                        more = true;
+                        break;
+                    }
+                    Ok(n) => c.wpos += n,
+                    Err(e) => return Outcome::Lost(Error::from(e)),
+                }
+            }
+        }
+        if !tls.wants_write() {
+            if more {
+                continue;
+            }
+            return Outcome::Ok;
+        }
+        match tls.write_tls(&mut c.stream) {
+            Ok(0) => {
+                return Outcome::Lost(Error::new(ErrorKind::IoError, "socket write returned 0"));
+            }
+            Ok(_) => {
                 if c.blocked {
                     c.blocked = false;
                     conn.write_resumed(c.generation);

@@ -36,6 +36,10 @@ pub(crate) trait SubSink {
 pub(crate) enum Phase {
     /// Socket open (or opening), waiting for the server's INFO.
     AwaitInfo,
+    /// INFO received; the TLS handshake must complete before CONNECT.
+    AwaitTls,
+    /// Waiting for the credentials of this attempt (user callbacks, files).
+    AwaitCreds,
     /// CONNECT and PING sent, waiting for PONG.
     AwaitPong,
     /// Handshake complete.
@@ -69,6 +73,25 @@ pub(crate) enum Event {
     Discovered(Vec<String>),
     /// The server announced it is entering lame-duck mode.
     LameDuck,
+    /// Start the TLS handshake on the socket (then call [`Engine::tls_ready`]).
+    StartTls,
+    /// Compute this attempt's credentials (signing the server's `nonce`),
+    /// then call [`Engine::provide_credentials`].
+    NeedCredentials {
+        /// The nonce of the server's INFO (empty if none).
+        nonce: String,
+    },
+}
+
+/// What a CONNECT carries to authenticate, computed for each attempt.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct Credentials {
+    pub user: Option<String>,
+    pub pass: Option<String>,
+    pub token: Option<String>,
+    pub jwt: Option<String>,
+    pub nkey: Option<String>,
+    pub sig: Option<String>,
 }
 
 /// Counters, as `natsStatistics`.
@@ -97,6 +120,11 @@ pub(crate) struct EngineConfig {
     pub disable_no_responders: bool,
     /// Reconnect after a fatal server error instead of closing.
     pub reconnect_on_protocol_error: bool,
+    /// The client requires TLS (`SetSecure`, a `tls://` URL).
+    pub secure: bool,
+    /// Credentials are computed per attempt ([`Event::NeedCredentials`])
+    /// instead of being set with [`Engine::set_credentials`].
+    pub credentials_step: bool,
 }
 
 struct SubEntry<S> {
@@ -118,6 +146,8 @@ pub(crate) struct Engine<S> {
     cfg: EngineConfig,
     phase: Phase,
     ever_connected: bool,
+    /// The socket of this attempt speaks TLS (handshake done or first).
+    tls_active: bool,
     out: Vec<u8>,
     pending: Vec<u8>,
     /// Publishes in `pending`.
@@ -216,6 +246,7 @@ impl<S: SubSink> Engine<S> {
             cfg,
             phase: Phase::Disconnected,
             ever_connected: false,
+            tls_active: false,
             out: Vec::new(),
             pending: Vec::new(),
             pending_msgs: 0,
@@ -297,12 +328,14 @@ impl<S: SubSink> Engine<S> {
     }
 
     /// A new socket is being opened: start the handshake, which must complete
-    /// by `deadline` (TCP connect included).
-    pub(crate) fn start_handshake(&mut self, deadline: Instant) {
+    /// by `deadline` (TCP connect included). `tls_first`: the socket starts
+    /// with a TLS handshake, before the server's INFO.
+    pub(crate) fn start_handshake(&mut self, deadline: Instant, tls_first: bool) {
         if self.phase == Phase::Closed {
             return;
         }
         self.phase = Phase::AwaitInfo;
+        self.tls_active = tls_first;
         self.out.clear();
         self.pings_out = 0;
         self.pings_sent = 0;
@@ -318,7 +351,9 @@ impl<S: SubSink> Engine<S> {
     pub(crate) fn next_deadline(&self) -> Option<Instant> {
         match self.phase {
             Phase::Connected => self.next_ping,
-            Phase::AwaitInfo | Phase::AwaitPong => self.handshake_deadline,
+            Phase::AwaitInfo | Phase::AwaitTls | Phase::AwaitCreds | Phase::AwaitPong => {
+                self.handshake_deadline
+            }
             _ => None,
         }
     }
@@ -362,12 +397,13 @@ impl<S: SubSink> Engine<S> {
     /// Timer work: send a PING, declare the connection stale, or give up on a
     /// handshake that missed its deadline.
     pub(crate) fn tick(&mut self, now: Instant) {
-        if matches!(self.phase, Phase::AwaitInfo | Phase::AwaitPong) {
+        if self.in_handshake() {
             if self.handshake_deadline.is_some_and(|d| now >= d) {
-                let what = if self.phase == Phase::AwaitInfo {
-                    "no INFO from the server"
-                } else {
-                    "no PONG to the CONNECT"
+                let what = match self.phase {
+                    Phase::AwaitInfo => "no INFO from the server",
+                    Phase::AwaitTls => "the TLS handshake did not complete",
+                    Phase::AwaitCreds => "no credentials",
+                    _ => "no PONG to the CONNECT",
                 };
                 self.fail_handshake(Error::new(
                     ErrorKind::Timeout,
@@ -419,6 +455,14 @@ impl<S: SubSink> Engine<S> {
         }
     }
 
+    /// True between a new socket and the PONG to CONNECT.
+    fn in_handshake(&self) -> bool {
+        matches!(
+            self.phase,
+            Phase::AwaitInfo | Phase::AwaitTls | Phase::AwaitCreds | Phase::AwaitPong
+        )
+    }
+
     fn on_info(&mut self, info: ServerInfo, now: Instant) {
         if matches!(self.phase, Phase::Disconnected | Phase::Closed) {
             return;
@@ -436,16 +480,25 @@ impl<S: SubSink> Engine<S> {
                     ));
                     return;
                 }
-                let mut c = self.cfg.connect.clone();
-                c.echo = !self.cfg.no_echo;
-                c.headers = true;
-                c.no_responders = info.headers && !self.cfg.disable_no_responders;
+                // As nats.c: a client that wants TLS needs a server that
+                // offers it; a server that requires it upgrades the client.
+                if self.cfg.secure && !info.tls_required && !info.tls_available {
+                    self.fail_handshake(Error::new(
+                        ErrorKind::SecureConnectionWanted,
+                        "the client requires TLS and the server does not offer it",
+                    ));
+                    return;
+                }
+                let tls = self.cfg.secure || info.tls_required;
                 self.info = info;
-                proto::encode_connect(&mut self.out, &c);
-                self.queue_ping(now);
-                self.phase = Phase::AwaitPong;
+                if tls && !self.tls_active {
+                    self.phase = Phase::AwaitTls;
+                    self.events.push(Event::StartTls);
+                } else {
+                    self.after_tls(now);
+                }
             }
-            Phase::Connected | Phase::AwaitPong => {
+            Phase::Connected | Phase::AwaitPong | Phase::AwaitTls | Phase::AwaitCreds => {
                 let ldm = info.ldm && !self.info.ldm;
                 self.info = info;
                 if ldm {
@@ -454,6 +507,57 @@ impl<S: SubSink> Engine<S> {
             }
             Phase::Disconnected | Phase::Closed => {}
         }
+    }
+
+    /// The TLS handshake of this socket completed.
+    pub(crate) fn tls_ready(&mut self, now: Instant) {
+        self.tls_active = true;
+        if self.phase == Phase::AwaitTls {
+            self.after_tls(now);
+        }
+    }
+
+    fn after_tls(&mut self, now: Instant) {
+        if self.cfg.credentials_step {
+            self.phase = Phase::AwaitCreds;
+            self.events.push(Event::NeedCredentials {
+                nonce: self.info.nonce.clone(),
+            });
+        } else {
+            self.send_connect(now);
+        }
+    }
+
+    /// The credentials asked for with [`Event::NeedCredentials`] (or the
+    /// error that prevents computing them: the attempt fails).
+    pub(crate) fn provide_credentials(&mut self, creds: Result<Credentials>, now: Instant) {
+        if self.phase != Phase::AwaitCreds {
+            return;
+        }
+        match creds {
+            Ok(c) => {
+                let connect = &mut self.cfg.connect;
+                connect.user = c.user;
+                connect.pass = c.pass;
+                connect.auth_token = c.token;
+                connect.jwt = c.jwt;
+                connect.nkey = c.nkey;
+                connect.sig = c.sig;
+                self.send_connect(now);
+            }
+            Err(e) => self.fail_handshake(e),
+        }
+    }
+
+    fn send_connect(&mut self, now: Instant) {
+        let mut c = self.cfg.connect.clone();
+        c.echo = !self.cfg.no_echo;
+        c.headers = true;
+        c.no_responders = self.info.headers && !self.cfg.disable_no_responders;
+        c.tls_required = self.tls_active;
+        proto::encode_connect(&mut self.out, &c);
+        self.queue_ping(now);
+        self.phase = Phase::AwaitPong;
     }
 
     fn on_pong(&mut self, now: Instant) {
@@ -487,7 +591,9 @@ impl<S: SubSink> Engine<S> {
         let (kind, class) = classify_server_error(&text);
         let e = Error::new(kind, text);
         match self.phase {
-            Phase::AwaitInfo | Phase::AwaitPong => self.fail_handshake(e),
+            Phase::AwaitInfo | Phase::AwaitTls | Phase::AwaitCreds | Phase::AwaitPong => {
+                self.fail_handshake(e)
+            }
             Phase::Connected => {
                 self.last_error = Some(e.clone());
                 match class {
@@ -860,6 +966,11 @@ impl<S: SubSink> Engine<S> {
         self.cfg.connect.auth_token = token;
     }
 
+    /// Whether the next attempts require TLS (options, or a `tls://` URL).
+    pub(crate) fn set_secure(&mut self, secure: bool) {
+        self.cfg.secure = secure;
+    }
+
     /// Counts a successful reconnection (TCP connected to a server again).
     pub(crate) fn count_reconnect(&mut self) {
         self.stats.reconnects += 1;
@@ -952,6 +1063,8 @@ mod tests {
             no_echo: false,
             disable_no_responders: false,
             reconnect_on_protocol_error: false,
+            secure: false,
+            credentials_step: false,
         }
     }
 
@@ -976,7 +1089,7 @@ mod tests {
 
     fn connected(now: Instant) -> Engine<VecSink> {
         let mut e = Engine::new(cfg());
-        e.start_handshake(far());
+        e.start_handshake(far(), false);
         e.handle(info(1024), now);
         let o = out(&mut e);
         assert!(o.starts_with("CONNECT {"), "{o}");
@@ -1007,7 +1120,7 @@ mod tests {
     #[test]
     fn handshake_error_is_auth_failure() {
         let mut e: Engine<VecSink> = Engine::new(cfg());
-        e.start_handshake(far());
+        e.start_handshake(far(), false);
         e.handle(info(1024), Instant::now());
         e.handle(
             ServerOp::Err("Authorization Violation".into()),
@@ -1067,7 +1180,7 @@ mod tests {
             max_pings_out: -1,
             ..cfg()
         });
-        e.start_handshake(far());
+        e.start_handshake(far(), false);
         e.handle(info(10), t0);
         e.handle(ServerOp::Pong, t0);
         e.tick(t0 + Duration::from_secs(10));
@@ -1157,7 +1270,7 @@ mod tests {
             e.publish("c", None, &[], b"x").unwrap_err().kind(),
             ErrorKind::InsufficientBuffer
         );
-        e.start_handshake(far());
+        e.start_handshake(far(), false);
         e.handle(info(1024), t0);
         out(&mut e);
         e.handle(ServerOp::Pong, t0);
@@ -1196,7 +1309,7 @@ mod tests {
         e.drain_sub(c).unwrap();
         e.disconnected(None, true, &[], 0);
         assert!(e.ping_ticket(t0).is_none());
-        e.start_handshake(far());
+        e.start_handshake(far(), false);
         e.handle(info(1024), t0);
         out(&mut e);
         e.handle(ServerOp::Pong, t0);
@@ -1274,7 +1387,7 @@ mod tests {
             no_echo: true,
             ..cfg()
         });
-        e.start_handshake(far());
+        e.start_handshake(far(), false);
         e.handle(
             ServerOp::Info(Box::new(ServerInfo {
                 proto: 0,
@@ -1348,7 +1461,7 @@ mod tests {
         let t0 = Instant::now();
         let mut e: Engine<VecSink> = Engine::new(cfg());
         let deadline = t0 + Duration::from_secs(2);
-        e.start_handshake(deadline);
+        e.start_handshake(deadline, false);
         assert_eq!(e.next_deadline(), Some(deadline));
         e.tick(deadline - Duration::from_millis(1));
         assert!(drain(&mut e).is_empty());
@@ -1397,7 +1510,7 @@ mod tests {
         );
         assert_eq!(e.unconfirmed_lost(), 2, "b was written, c was cut");
         e.publish("e", None, &[], b"5").unwrap();
-        e.start_handshake(far());
+        e.start_handshake(far(), false);
         e.handle(info(1024), t0);
         out(&mut e);
         e.handle(ServerOp::Pong, t0);
@@ -1439,7 +1552,7 @@ mod tests {
         let mut e = connected(t0);
         let stale = Error::new(ErrorKind::StaleConnection, "no PONG");
         e.disconnected(Some(stale), true, &[], 0);
-        e.start_handshake(far());
+        e.start_handshake(far(), false);
         e.handle(ServerOp::Err("Authorization Violation".into()), t0);
         assert!(
             matches!(&drain(&mut e)[..], [Event::HandshakeFailed(err)] if err.kind() == ErrorKind::AuthFailed)
@@ -1449,7 +1562,7 @@ mod tests {
             e.last_error().map(|e| e.kind()),
             Some(ErrorKind::StaleConnection)
         );
-        e.start_handshake(far());
+        e.start_handshake(far(), false);
         e.handle(info(1024), t0);
         e.handle(ServerOp::Pong, t0);
         assert_eq!(e.last_error(), None, "cleared once reconnected");
@@ -1464,7 +1577,7 @@ mod tests {
         e.subscribe("later", None, VecSink::default()).unwrap();
         out(&mut e);
         e.disconnected(None, true, &[], 0);
-        e.start_handshake(far());
+        e.start_handshake(far(), false);
         e.handle(info(1024), t0);
         out(&mut e);
         e.handle(ServerOp::Pong, t0);
@@ -1530,7 +1643,7 @@ mod tests {
             reconnect_on_protocol_error: true,
             ..cfg()
         });
-        e.start_handshake(far());
+        e.start_handshake(far(), false);
         e.handle(info(10), t0);
         e.handle(ServerOp::Pong, t0);
         drain(&mut e);

@@ -37,6 +37,7 @@
 #![deny(missing_docs)]
 #![warn(unsafe_op_in_unsafe_fn)]
 
+mod auth;
 mod connection;
 mod delivery;
 mod dispatch;
@@ -55,7 +56,9 @@ mod pool;
 pub(crate) mod proto;
 mod subject;
 mod threads;
+mod tls;
 
+pub use auth::{SignatureHandler, TokenHandler, UserJwtHandler};
 pub use connection::{ConnStatus, Connection, Health, Iter, Subscription, TimeoutIter};
 pub use delivery::{pool_size as delivery_pool_size, set_pool_size as set_delivery_pool_size};
 pub use driver::set_io_threads;
@@ -65,6 +68,15 @@ pub use headers::Headers;
 pub use message::Message;
 pub use options::{ConnCallback, DEFAULT_URL, ErrorCallback, Options, ReconnectDelayCallback};
 pub use proto::ServerInfo;
+
+/// Signs `data` with an encoded NKey seed (`SU...`): the raw 64-byte
+/// Ed25519 signature, as `nats_Sign`.
+///
+/// # Errors
+/// `InvalidArg` if the seed is not a valid NKey seed.
+pub fn sign(seed: &str, data: &[u8]) -> Result<Vec<u8>> {
+    auth::sign_with_seed(seed, data)
+}
 
 /// A new unique inbox subject (`_INBOX.` followed by a unique id).
 pub fn new_inbox() -> String {

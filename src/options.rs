@@ -4,6 +4,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::auth::{Identity, JwtSource, Signer};
 use crate::connection::Connection;
 use crate::error::{Error, ErrorKind, Result, err};
 
@@ -81,6 +82,8 @@ pub struct Options {
     pub(crate) user: Option<String>,
     pub(crate) password: Option<String>,
     pub(crate) token: Option<String>,
+    pub(crate) tls: crate::tls::TlsOptions,
+    pub(crate) auth: crate::auth::AuthOptions,
     pub(crate) inbox_prefix: String,
     pub(crate) disable_no_responders: bool,
     pub(crate) error_cb: Option<ErrorCallback>,
@@ -129,6 +132,8 @@ impl Default for Options {
             user: None,
             password: None,
             token: None,
+            tls: Default::default(),
+            auth: Default::default(),
             inbox_prefix: "_INBOX.".to_string(),
             disable_no_responders: false,
             error_cb: None,
@@ -441,6 +446,198 @@ impl Options {
         self
     }
 
+    /// Requires TLS (also implied by a `tls://` URL, and by a server whose
+    /// INFO requires it). The server's certificate chain is verified against
+    /// the system's CAs (or those set with `tls_ca_*`), and its name against
+    /// the URL's host (or [`Options::tls_expected_hostname`]).
+    pub fn secure(mut self, yes: bool) -> Self {
+        self.tls.secure = yes;
+        self
+    }
+
+    /// Performs the TLS handshake before the server's INFO (the server must
+    /// be configured with `handshake_first`). Implies [`Options::secure`].
+    pub fn tls_handshake_first(mut self, yes: bool) -> Self {
+        self.tls.handshake_first = yes;
+        if yes {
+            self.tls.secure = true;
+        }
+        self
+    }
+
+    /// Trusts the CA certificates of a PEM file instead of the system's.
+    ///
+    /// # Errors
+    /// `SslError` if the file cannot be read or holds no usable certificate.
+    pub fn tls_ca_file(mut self, path: &str) -> Result<Self> {
+        self.tls.load_ca_file(path)?;
+        Ok(self)
+    }
+
+    /// Trusts the CA certificates of the PEM files in a directory.
+    ///
+    /// # Errors
+    /// `SslError` if the directory holds no usable certificate.
+    pub fn tls_ca_dir(mut self, dir: &str) -> Result<Self> {
+        self.tls.load_ca_dir(dir)?;
+        Ok(self)
+    }
+
+    /// Trusts the CA certificates given as PEM text.
+    ///
+    /// # Errors
+    /// `SslError` if the text holds no usable certificate.
+    pub fn tls_ca_pem(mut self, pem: &str) -> Result<Self> {
+        self.tls.set_ca_pem(pem)?;
+        Ok(self)
+    }
+
+    /// The client's certificate chain and private key (PEM files, read now).
+    ///
+    /// # Errors
+    /// `SslError` if a file cannot be read or parsed.
+    pub fn tls_client_cert_files(mut self, cert: &str, key: &str) -> Result<Self> {
+        self.tls.load_client_cert(cert, key)?;
+        Ok(self)
+    }
+
+    /// The client's certificate chain and private key, read from these PEM
+    /// files at every TLS handshake (for certificates that are rotated).
+    pub fn tls_client_cert_files_dynamic(mut self, cert: &str, key: &str) -> Self {
+        self.tls.client_cert_dynamic(cert, key);
+        self
+    }
+
+    /// The client's certificate chain and private key as PEM text.
+    ///
+    /// # Errors
+    /// `SslError` if the text cannot be parsed.
+    pub fn tls_client_cert_pem(mut self, cert: &str, key: &str) -> Result<Self> {
+        self.tls.set_client_cert_pem(cert, key)?;
+        Ok(self)
+    }
+
+    /// The name the server's certificate must carry (instead of the URL's host).
+    pub fn tls_expected_hostname(mut self, name: &str) -> Self {
+        self.tls.set_expected_hostname(Some(name));
+        self
+    }
+
+    /// Accepts any server certificate (no chain nor name verification).
+    /// For tests only: it defeats TLS's protection against impostors.
+    pub fn tls_skip_verify(mut self, yes: bool) -> Self {
+        self.tls.set_skip_verify(yes);
+        self
+    }
+
+    /// The TLS 1.2 cipher suites offered, as an OpenSSL-style list
+    /// (`ECDHE-RSA-AES128-GCM-SHA256:...`; IANA names work too).
+    ///
+    /// # Errors
+    /// `SslError` naming a cipher that rustls does not implement.
+    pub fn tls_ciphers(mut self, list: &str) -> Result<Self> {
+        self.tls.set_ciphers(list)?;
+        Ok(self)
+    }
+
+    /// The TLS 1.3 cipher suites offered (`TLS_AES_128_GCM_SHA256:...`).
+    ///
+    /// # Errors
+    /// `SslError` naming a suite that rustls does not implement.
+    pub fn tls_cipher_suites(mut self, list: &str) -> Result<Self> {
+        self.tls.set_cipher_suites(list)?;
+        Ok(self)
+    }
+
+    /// Authenticates as an NKey user: `public` is the user's public key,
+    /// `sign` signs the server's nonce (raw Ed25519 signature). Replaces
+    /// user JWT credentials.
+    pub fn nkey(
+        mut self,
+        public: &str,
+        sign: impl Fn(&[u8]) -> Result<Vec<u8>> + Send + Sync + 'static,
+    ) -> Self {
+        self.auth.identity = Identity::NKey {
+            public: public.to_string(),
+            signer: Signer::Callback(Arc::new(sign)),
+        };
+        self
+    }
+
+    /// Authenticates as an NKey user whose seed is in `seed_file` (read at
+    /// each connection attempt, wiped after use). Replaces user JWT credentials.
+    pub fn nkey_from_seed_file(mut self, public: &str, seed_file: &str) -> Self {
+        self.auth.identity = Identity::NKey {
+            public: public.to_string(),
+            signer: Signer::SeedFile(seed_file.to_string()),
+        };
+        self
+    }
+
+    /// Authenticates with a credentials file (user JWT and NKey seed, as
+    /// written by `nsc`), read at each connection attempt. Replaces an NKey.
+    pub fn credentials_file(self, path: &str) -> Self {
+        self.credentials_files(path, None)
+    }
+
+    /// Authenticates with the user JWT of `jwt_file` (a credentials file or a
+    /// bare JWT) and the seed of `seed_file` (or of `jwt_file` if `None`).
+    pub fn credentials_files(mut self, jwt_file: &str, seed_file: Option<&str>) -> Self {
+        self.auth.identity = Identity::User {
+            jwt: JwtSource::File(jwt_file.to_string()),
+            signer: Signer::SeedFile(seed_file.unwrap_or(jwt_file).to_string()),
+        };
+        self
+    }
+
+    /// Authenticates with the content of a credentials file (user JWT and
+    /// NKey seed).
+    ///
+    /// # Errors
+    /// `NotFound` if the text holds no JWT or no seed.
+    pub fn credentials_memory(mut self, content: &str) -> Result<Self> {
+        crate::auth::jwt_in(content, "the credentials given")?;
+        crate::auth::seed_in(content, "the credentials given")?;
+        let text = Arc::new(zeroize::Zeroizing::new(content.to_string()));
+        self.auth.identity = Identity::User {
+            jwt: JwtSource::Memory(text.clone()),
+            signer: Signer::Memory(text),
+        };
+        Ok(self)
+    }
+
+    /// Authenticates with a user JWT and a nonce signature computed by the
+    /// application at each connection attempt.
+    pub fn user_jwt_callbacks(
+        mut self,
+        jwt: impl Fn() -> Result<String> + Send + Sync + 'static,
+        sign: impl Fn(&[u8]) -> Result<Vec<u8>> + Send + Sync + 'static,
+    ) -> Self {
+        self.auth.identity = Identity::User {
+            jwt: JwtSource::Callback(Arc::new(jwt)),
+            signer: Signer::Callback(Arc::new(sign)),
+        };
+        self
+    }
+
+    /// A token computed at each connection attempt.
+    ///
+    /// # Errors
+    /// `IllegalState` if a token is set (the two are exclusive, as in nats.c).
+    pub fn token_handler(
+        mut self,
+        handler: impl Fn() -> Option<String> + Send + Sync + 'static,
+    ) -> Result<Self> {
+        if self.token.is_some() {
+            return err(
+                ErrorKind::IllegalState,
+                "cannot set a token handler when a token is set",
+            );
+        }
+        self.auth.token_handler = Some(Arc::new(handler));
+        Ok(self)
+    }
+
     /// Prefix of inbox subjects (default `_INBOX.`); a trailing `.` is added.
     ///
     /// # Errors
@@ -554,6 +751,8 @@ pub(crate) struct ServerUrl {
     pub port: u16,
     pub user: Option<String>,
     pub password: Option<String>,
+    /// `tls://`: this server must be reached over TLS.
+    pub tls: bool,
 }
 
 impl ServerUrl {
@@ -562,6 +761,7 @@ impl ServerUrl {
     pub(crate) fn parse(url: &str) -> Result<ServerUrl> {
         let bad = |why: &str| Error::new(ErrorKind::InvalidArg, format!("{why} in URL {url:?}"));
         let s = url.trim();
+        let mut tls = false;
         let s = match s.find("://") {
             Some(i) => {
                 let scheme = &s[..i];
@@ -571,12 +771,7 @@ impl ServerUrl {
                 ) {
                     return Err(bad("unsupported scheme"));
                 }
-                if scheme.eq_ignore_ascii_case("tls") {
-                    return err(
-                        ErrorKind::IllegalState,
-                        format!("TLS is not supported yet ({url:?})"),
-                    );
-                }
+                tls = scheme.eq_ignore_ascii_case("tls");
                 &s[i + 3..]
             }
             None => s,
@@ -631,15 +826,17 @@ impl ServerUrl {
             port,
             user,
             password,
+            tls,
         })
     }
 
-    /// `nats://host:port`, without credentials.
+    /// `nats://host:port` (`tls://` for a TLS URL), without credentials.
     pub(crate) fn display(&self) -> String {
+        let scheme = if self.tls { "tls" } else { "nats" };
         if self.host.contains(':') {
-            format!("nats://[{}]:{}", self.host, self.port)
+            format!("{scheme}://[{}]:{}", self.host, self.port)
         } else {
-            format!("nats://{}:{}", self.host, self.port)
+            format!("{scheme}://{}:{}", self.host, self.port)
         }
     }
 }

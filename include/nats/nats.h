@@ -272,6 +272,28 @@ typedef enum {
 } natsConnStatus;
 
 /**
+ * Returns the token to send (called at every connection attempt); the
+ * library copies it and does not free it.
+ */
+typedef const char *(*natsTokenHandler)(void *closure);
+
+/**
+ * Signs `nonce`: `*signature` (allocated with `malloc`; the library frees
+ * it) and its length. On error, may set `*customErrTxt` (`malloc`ed).
+ */
+typedef natsStatus (*natsSignatureHandler)(char **customErrTxt,
+                                           unsigned char **signature,
+                                           int *signatureLength,
+                                           const char *nonce,
+                                           void *closure);
+
+/**
+ * Returns the user JWT in `*userJWT` (allocated with `malloc`; the library
+ * frees it). On error, may set `*customErrTxt` (also `malloc`ed).
+ */
+typedef natsStatus (*natsUserJWTHandler)(char **userJWT, char **customErrTxt, void *closure);
+
+/**
  * Callback for messages of an asynchronous subscription. `msg` is owned by
  * the callback (destroy it with `natsMsg_Destroy`); it is NULL for the idle
  * timeout of `natsConnection_SubscribeTimeout`.
@@ -422,9 +444,124 @@ typedef struct {
  */
 typedef void (*natsOnCompleteCB)(void *closure);
 
+/**
+ * OpenSSL's certificate verification callback (`int cb(int preverifyOk,
+ * X509_STORE_CTX *ctx)`); not supported by this library.
+ */
+typedef int (*natsSSLVerifyCb)(int preverifyOk, void *ctx);
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
+
+/**
+ * Sets a callback that returns the token of each connection attempt (NULL
+ * removes it). `NATS_ILLEGAL_STATE` if a token is set (they are exclusive).
+ *
+ * # Safety
+ * `opts` must be NULL or valid; the callback must be callable from any thread.
+ */
+NATS_EXTERN
+natsStatus natsOptions_SetTokenHandler(natsOptions *opts,
+                                       natsTokenHandler tokenCb,
+                                       void *closure);
+
+/**
+ * Authenticates as an NKey user: `pubKey` and a callback that signs the
+ * server's nonce. An empty `pubKey` removes the NKey. Replaces user
+ * credentials (they are exclusive).
+ *
+ * # Safety
+ * `opts` must be NULL or valid; `pubKey` NULL or a C string.
+ */
+NATS_EXTERN
+natsStatus natsOptions_SetNKey(natsOptions *opts,
+                               const char *pubKey,
+                               natsSignatureHandler sigCB,
+                               void *sigClosure);
+
+/**
+ * Authenticates as an NKey user whose seed is in `seedFile` (read at each
+ * attempt, wiped after use). An empty `pubKey` removes the NKey.
+ *
+ * # Safety
+ * `opts` must be NULL or valid; the strings NULL or C strings.
+ */
+NATS_EXTERN
+natsStatus natsOptions_SetNKeyFromSeed(natsOptions *opts,
+                                       const char *pubKey,
+                                       const char *seedFile);
+
+/**
+ * Authenticates with a user JWT and a nonce signature from callbacks
+ * (both NULL: removes them; one without the other: `NATS_INVALID_ARG`).
+ * Replaces an NKey.
+ *
+ * # Safety
+ * `opts` must be NULL or valid; the callbacks callable from any thread.
+ */
+NATS_EXTERN
+natsStatus natsOptions_SetUserCredentialsCallbacks(natsOptions *opts,
+                                                   natsUserJWTHandler ujwtCB,
+                                                   void *ujwtClosure,
+                                                   natsSignatureHandler sigCB,
+                                                   void *sigClosure);
+
+/**
+ * Authenticates with the user JWT of `userOrChainedFile` (a credentials
+ * file, or a file holding only the JWT) and the NKey seed of `seedFile` (or
+ * of the first file when NULL). Files are read at each attempt. Both NULL:
+ * removes the credentials. Replaces an NKey.
+ *
+ * # Safety
+ * `opts` must be NULL or valid; the names NULL or C strings.
+ */
+NATS_EXTERN
+natsStatus natsOptions_SetUserCredentialsFromFiles(natsOptions *opts,
+                                                   const char *userOrChainedFile,
+                                                   const char *seedFile);
+
+/**
+ * Authenticates with the content of a credentials file (user JWT and NKey
+ * seed), kept in memory (wiped when the options are destroyed). NULL
+ * removes the credentials. As nats.c, the content is checked at connect.
+ *
+ * # Safety
+ * `opts` must be NULL or valid; `jwtAndSeedContent` NULL or a C string.
+ */
+NATS_EXTERN
+natsStatus natsOptions_SetUserCredentialsFromMemory(natsOptions *opts,
+                                                    const char *jwtAndSeedContent);
+
+/**
+ * Signs `input` (a C string) with the NKey seed `encodedSeed`.
+ *
+ * Ownership: `*signature` (64 bytes) is allocated with `malloc`; the caller
+ * frees it with `free`.
+ *
+ * # Safety
+ * The strings NULL or C strings; the out-pointers NULL or writable.
+ */
+NATS_EXTERN
+natsStatus nats_Sign(const char *encodedSeed,
+                     const char *input,
+                     unsigned char **signature,
+                     int *signatureLength);
+
+/**
+ * Signs `message` with the NKey seed of the connection's credentials (set
+ * with `natsOptions_SetUserCredentialsFromFiles`/`FromMemory` or
+ * `natsOptions_SetNKeyFromSeed`); `NATS_ERR` if there are none.
+ *
+ * # Safety
+ * `nc` NULL or valid; `message` NULL or `messageLen` readable bytes; `sig`
+ * NULL or 64 writable bytes.
+ */
+NATS_EXTERN
+natsStatus natsConnection_Sign(natsConnection *nc,
+                               const unsigned char *message,
+                               int messageLen,
+                               unsigned char *sig);
 
 /**
  * Connects with the given options (NULL: defaults, `nats://localhost:4222`).
@@ -2354,6 +2491,151 @@ NATS_EXTERN
 natsStatus natsSubscription_SetOnCompleteCB(natsSubscription *sub,
                                             natsOnCompleteCB cb,
                                             void *closure);
+
+/**
+ * Requires TLS (`true`), or drops every TLS setting (`false`, as nats.c,
+ * which then only uses TLS if the server requires it).
+ *
+ * # Safety
+ * `opts` must be NULL or valid.
+ */
+NATS_EXTERN natsStatus natsOptions_SetSecure(natsOptions *opts, bool secure);
+
+/**
+ * Performs the TLS handshake first, before the server's INFO (servers
+ * configured with `handshake_first`). Implies `natsOptions_SetSecure(true)`.
+ *
+ * # Safety
+ * `opts` must be NULL or valid.
+ */
+NATS_EXTERN natsStatus natsOptions_TLSHandshakeFirst(natsOptions *opts);
+
+/**
+ * Accepted for compatibility: TLS handshakes never hold a lock here (each
+ * runs on the io loop of its connection), so they are always concurrent.
+ *
+ * # Safety
+ * `opts` must be NULL or valid.
+ */
+NATS_EXTERN natsStatus natsOptions_AllowConcurrentTLSHandshakes(natsOptions *opts);
+
+/**
+ * Trusts the CA certificates of a PEM file (instead of the system's).
+ *
+ * # Safety
+ * `opts` must be NULL or valid; `fileName` NULL or a C string.
+ */
+NATS_EXTERN
+natsStatus natsOptions_LoadCATrustedCertificates(natsOptions *opts,
+                                                 const char *fileName);
+
+/**
+ * Trusts the CA certificates of every PEM file of a directory.
+ *
+ * # Safety
+ * `opts` must be NULL or valid; `path` NULL or a C string.
+ */
+NATS_EXTERN
+natsStatus natsOptions_LoadCATrustedCertificatesPath(natsOptions *opts,
+                                                     const char *path);
+
+/**
+ * Trusts the CA certificates given as PEM text.
+ *
+ * # Safety
+ * `opts` must be NULL or valid; `certificates` NULL or a C string.
+ */
+NATS_EXTERN
+natsStatus natsOptions_SetCATrustedCertificates(natsOptions *opts,
+                                                const char *certificates);
+
+/**
+ * The client certificate chain and key, from PEM files read now.
+ *
+ * # Safety
+ * `opts` must be NULL or valid; the names NULL or C strings.
+ */
+NATS_EXTERN
+natsStatus natsOptions_LoadCertificatesChain(natsOptions *opts,
+                                             const char *certsFileName,
+                                             const char *keyFileName);
+
+/**
+ * The client certificate chain and key, from PEM files read again at every
+ * TLS handshake (rotated certificates).
+ *
+ * # Safety
+ * `opts` must be NULL or valid; the names NULL or C strings.
+ */
+NATS_EXTERN
+natsStatus natsOptions_LoadCertificatesChainDynamic(natsOptions *opts,
+                                                    const char *certsFileName,
+                                                    const char *keyFileName);
+
+/**
+ * The client certificate chain and key as PEM text.
+ *
+ * # Safety
+ * `opts` must be NULL or valid; `cert` and `key` NULL or C strings.
+ */
+NATS_EXTERN
+natsStatus natsOptions_SetCertificatesChain(natsOptions *opts,
+                                            const char *cert,
+                                            const char *key);
+
+/**
+ * The TLS 1.2 ciphers, as an OpenSSL cipher list. Only what rustls
+ * implements can be chosen (ECDHE with AES-GCM or ChaCha20-Poly1305);
+ * `DEFAULT`/`ALL`/`HIGH` select all of them and `!name` removes one.
+ * Anything else: `NATS_SSL_ERROR` naming it and listing what is supported.
+ *
+ * # Safety
+ * `opts` must be NULL or valid; `ciphers` NULL or a C string.
+ */
+NATS_EXTERN natsStatus natsOptions_SetCiphers(natsOptions *opts, const char *ciphers);
+
+/**
+ * The TLS 1.3 cipher suites (`TLS_AES_128_GCM_SHA256:...`).
+ *
+ * # Safety
+ * `opts` must be NULL or valid; `ciphers` NULL or a C string.
+ */
+NATS_EXTERN natsStatus natsOptions_SetCipherSuites(natsOptions *opts, const char *ciphers);
+
+/**
+ * The name the server's certificate must carry; NULL resets it.
+ *
+ * Difference with nats.c: without it, the name is still verified, against
+ * the host of the server's URL (nats.c then does not check the name). To
+ * connect by IP address to a server whose certificate only names a host,
+ * set this to that name; `natsOptions_SkipServerVerification` turns all
+ * verification off.
+ *
+ * # Safety
+ * `opts` must be NULL or valid; `hostname` NULL or a C string.
+ */
+NATS_EXTERN natsStatus natsOptions_SetExpectedHostname(natsOptions *opts, const char *hostname);
+
+/**
+ * Accepts any server certificate (no chain nor name verification).
+ *
+ * # Safety
+ * `opts` must be NULL or valid.
+ */
+NATS_EXTERN natsStatus natsOptions_SkipServerVerification(natsOptions *opts, bool skip);
+
+/**
+ * Not supported: the callback is OpenSSL's (`X509_STORE_CTX`), and this
+ * library does not use OpenSSL. A non-NULL callback returns
+ * `NATS_ILLEGAL_STATE` with that reason; NULL (no callback) is accepted.
+ * Use the CA, expected host name and skip-verification options instead.
+ *
+ * # Safety
+ * `opts` must be NULL or valid.
+ */
+NATS_EXTERN
+natsStatus natsOptions_SetSSLVerificationCallback(natsOptions *opts,
+                                                  natsSSLVerifyCb callback);
 
 #ifdef __cplusplus
 }  // extern "C"

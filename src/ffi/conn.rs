@@ -255,7 +255,7 @@ pub unsafe extern "C" fn natsConnection_ConnectTo(
 }
 
 /// Borrows the connection (NULL → `NATS_INVALID_ARG`).
-fn conn<'a>(nc: *mut natsConnection) -> Result<&'a natsConnection> {
+pub(crate) fn conn<'a>(nc: *mut natsConnection) -> Result<&'a natsConnection> {
     // SAFETY: natsConnection pointers come from Connect and stay valid until Destroy.
     unsafe { arg_ref(nc, "connection") }
 }

@@ -13,6 +13,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use crate::error::{Error, ErrorKind, Result};
 
+pub mod auth;
 pub mod conn;
 mod header;
 pub mod inbox;
@@ -23,6 +24,7 @@ pub mod options;
 pub mod stats;
 pub(crate) mod status;
 pub mod sub;
+pub mod tls;
 
 pub(crate) use status::status_code;
 pub use status::{natsConnStatus, natsStatus};

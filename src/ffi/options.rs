@@ -102,7 +102,7 @@ pub struct natsOptions {
 }
 
 /// Runs `f` on the options behind `opts` (NULL → `NATS_INVALID_ARG`).
-fn with_opts(
+pub(crate) fn with_opts(
     func: &'static str,
     opts: *mut natsOptions,
     f: impl FnOnce(&mut natsOptions) -> Result<()>,
@@ -115,7 +115,7 @@ fn with_opts(
     })
 }
 
-fn update(o: &mut natsOptions, f: impl FnOnce(Options) -> Options) {
+pub(crate) fn update(o: &mut natsOptions, f: impl FnOnce(Options) -> Options) {
     let cur = std::mem::take(&mut o.opts);
     o.opts = f(cur);
 }
@@ -674,7 +674,14 @@ pub unsafe extern "C" fn natsOptions_SetToken(
 ) -> natsStatus {
     with_opts("natsOptions_SetToken", opts, |o| {
         // SAFETY: NULL or a C string per the contract.
-        o.opts.token = unsafe { opt_str(token, "token") }?.map(str::to_string);
+        let token = unsafe { opt_str(token, "token") }?;
+        if token.is_some() && o.opts.auth.token_handler.is_some() {
+            return Err(Error::new(
+                ErrorKind::IllegalState,
+                "cannot set a token when a token handler is set",
+            ));
+        }
+        o.opts.token = token.map(str::to_string);
         Ok(())
     })
 }

@@ -176,6 +176,55 @@ impl From<ErrorKind> for natsStatus {
     }
 }
 
+/// The error kind of a status a C callback returned (`NATS_OK`: `None`).
+pub(crate) fn kind_of(status: natsStatus) -> Option<ErrorKind> {
+    use ErrorKind as K;
+    use natsStatus::*;
+    Some(match status {
+        NATS_OK => return None,
+        NATS_MAX_STATUS_VALUE => K::Other,
+        NATS_ERR => K::Other,
+        NATS_PROTOCOL_ERROR => K::ProtocolError,
+        NATS_IO_ERROR => K::IoError,
+        NATS_LINE_TOO_LONG => K::LineTooLong,
+        NATS_CONNECTION_CLOSED => K::ConnectionClosed,
+        NATS_NO_SERVER => K::NoServer,
+        NATS_STALE_CONNECTION => K::StaleConnection,
+        NATS_SECURE_CONNECTION_WANTED => K::SecureConnectionWanted,
+        NATS_SECURE_CONNECTION_REQUIRED => K::SecureConnectionRequired,
+        NATS_CONNECTION_DISCONNECTED => K::ConnectionDisconnected,
+        NATS_CONNECTION_AUTH_FAILED => K::AuthFailed,
+        NATS_NOT_PERMITTED => K::NotPermitted,
+        NATS_NOT_FOUND => K::NotFound,
+        NATS_ADDRESS_MISSING => K::AddressMissing,
+        NATS_INVALID_SUBJECT => K::InvalidSubject,
+        NATS_INVALID_ARG => K::InvalidArg,
+        NATS_INVALID_SUBSCRIPTION => K::InvalidSubscription,
+        NATS_INVALID_TIMEOUT => K::InvalidTimeout,
+        NATS_ILLEGAL_STATE => K::IllegalState,
+        NATS_SLOW_CONSUMER => K::SlowConsumer,
+        NATS_MAX_PAYLOAD => K::MaxPayload,
+        NATS_MAX_DELIVERED_MSGS => K::MaxDeliveredMsgs,
+        NATS_INSUFFICIENT_BUFFER => K::InsufficientBuffer,
+        NATS_NO_MEMORY => K::NoMemory,
+        NATS_SYS_ERROR => K::SysError,
+        NATS_TIMEOUT => K::Timeout,
+        NATS_FAILED_TO_INITIALIZE => K::FailedToInitialize,
+        NATS_NOT_INITIALIZED => K::NotInitialized,
+        NATS_SSL_ERROR => K::SslError,
+        NATS_NO_SERVER_SUPPORT => K::NoServerSupport,
+        NATS_NOT_YET_CONNECTED => K::NotYetConnected,
+        NATS_DRAINING => K::Draining,
+        NATS_INVALID_QUEUE_NAME => K::InvalidQueueName,
+        NATS_NO_RESPONDERS => K::NoResponders,
+        NATS_MISMATCH => K::Mismatch,
+        NATS_MISSED_HEARTBEAT => K::MissedHeartbeat,
+        NATS_LIMIT_REACHED => K::LimitReached,
+        NATS_PIN_ID_MISMATCH => K::PinIdMismatch,
+        NATS_INVALID_CONFIG => K::InvalidConfig,
+    })
+}
+
 /// The numeric nats.c status of an error kind.
 pub(crate) fn status_code(k: ErrorKind) -> i32 {
     natsStatus::from(k) as i32
