@@ -602,11 +602,14 @@ impl<S: SubSink> Engine<S> {
                         self.events.push(Event::Disconnect(e))
                     }
                     ErrClass::Fatal => self.events.push(Event::Fatal(e)),
-                    // The server closes the socket after an auth error; the
-                    // client reconnects then (or gives up, see ConnInner).
-                    ErrClass::Auth | ErrClass::KeepsOpen => {
-                        self.events.push(Event::AsyncError(None, e))
+                    // The server closes the socket after an auth error: the
+                    // client drops it now, with that error as the cause, and
+                    // reconnects (or gives up, see ConnInner).
+                    ErrClass::Auth => {
+                        self.events.push(Event::AsyncError(None, e.clone()));
+                        self.events.push(Event::Disconnect(e));
                     }
+                    ErrClass::KeepsOpen => self.events.push(Event::AsyncError(None, e)),
                 }
             }
             Phase::Disconnected | Phase::Closed => {}
@@ -1379,6 +1382,119 @@ mod tests {
         assert!(
             matches!(&ev[1], Event::Disconnect(err) if err.kind() == ErrorKind::StaleConnection)
         );
+    }
+
+    fn tls_info(required: bool, available: bool, nonce: &str) -> ServerOp {
+        ServerOp::Info(Box::new(ServerInfo {
+            max_payload: 1024,
+            headers: true,
+            proto: 1,
+            tls_required: required,
+            tls_available: available,
+            nonce: nonce.into(),
+            ..Default::default()
+        }))
+    }
+
+    #[test]
+    fn tls_is_negotiated_before_connect() {
+        let t0 = Instant::now();
+        // The client wants TLS, the server offers none.
+        let mut e: Engine<VecSink> = Engine::new(EngineConfig {
+            secure: true,
+            ..cfg()
+        });
+        e.start_handshake(far(), false);
+        e.handle(tls_info(false, false, ""), t0);
+        assert!(matches!(&drain(&mut e)[..],
+            [Event::HandshakeFailed(err)] if err.kind() == ErrorKind::SecureConnectionWanted));
+        // The server offers TLS (available): the client upgrades.
+        e.start_handshake(far(), false);
+        e.handle(tls_info(false, true, ""), t0);
+        assert_eq!(drain(&mut e), vec![Event::StartTls]);
+        assert_eq!(out(&mut e), "", "no CONNECT before the TLS handshake");
+        e.tls_ready(t0);
+        let o = out(&mut e);
+        assert!(
+            o.starts_with("CONNECT {") && o.contains("\"tls_required\":true"),
+            "{o}"
+        );
+        assert!(o.ends_with("PING\r\n"));
+        // A server that requires TLS upgrades a client that did not ask.
+        let mut e: Engine<VecSink> = Engine::new(cfg());
+        e.start_handshake(far(), false);
+        e.handle(tls_info(true, false, ""), t0);
+        assert_eq!(drain(&mut e), vec![Event::StartTls]);
+        // Handshake first: TLS is already up when INFO arrives.
+        e.start_handshake(far(), true);
+        e.handle(tls_info(true, false, ""), t0);
+        assert!(drain(&mut e).is_empty());
+        assert!(out(&mut e).contains("\"tls_required\":true"));
+    }
+
+    #[test]
+    fn tls_handshake_is_inside_the_deadline() {
+        let t0 = Instant::now();
+        let mut e: Engine<VecSink> = Engine::new(cfg());
+        e.start_handshake(t0 + Duration::from_millis(100), false);
+        e.handle(tls_info(true, false, ""), t0);
+        drain(&mut e);
+        assert_eq!(e.next_deadline(), Some(t0 + Duration::from_millis(100)));
+        e.tick(t0 + Duration::from_millis(100));
+        assert!(matches!(&drain(&mut e)[..],
+            [Event::HandshakeFailed(err)] if err.kind() == ErrorKind::Timeout && err.text().contains("TLS")));
+    }
+
+    #[test]
+    fn credentials_are_asked_for_with_the_nonce() {
+        let t0 = Instant::now();
+        let mut e: Engine<VecSink> = Engine::new(EngineConfig {
+            credentials_step: true,
+            ..cfg()
+        });
+        e.start_handshake(far(), false);
+        e.handle(tls_info(false, false, "n0nce"), t0);
+        assert_eq!(
+            drain(&mut e),
+            vec![Event::NeedCredentials {
+                nonce: "n0nce".into()
+            }]
+        );
+        assert_eq!(out(&mut e), "");
+        e.provide_credentials(
+            Ok(Credentials {
+                jwt: Some("a.b.c".into()),
+                sig: Some("c2ln".into()),
+                ..Default::default()
+            }),
+            t0,
+        );
+        let o = out(&mut e);
+        assert!(
+            o.contains("\"jwt\":\"a.b.c\"") && o.contains("\"sig\":\"c2ln\""),
+            "{o}"
+        );
+        // Failing to compute them fails the attempt with that error.
+        e.start_handshake(far(), false);
+        e.handle(tls_info(false, false, "n"), t0);
+        drain(&mut e);
+        e.provide_credentials(Err(Error::new(ErrorKind::NotFound, "no seed")), t0);
+        assert!(matches!(&drain(&mut e)[..],
+            [Event::HandshakeFailed(err)] if err.kind() == ErrorKind::NotFound));
+        // Late credentials for an attempt that is over are ignored.
+        e.provide_credentials(Ok(Credentials::default()), t0);
+        assert_eq!(out(&mut e), "");
+    }
+
+    #[test]
+    fn auth_error_while_connected_reports_and_drops_with_that_cause() {
+        let t0 = Instant::now();
+        let mut e = connected(t0);
+        e.handle(ServerOp::Err("User Authentication Expired".into()), t0);
+        let ev = drain(&mut e);
+        assert!(matches!(&ev[..],
+            [Event::AsyncError(None, a), Event::Disconnect(d)]
+                if a.kind() == ErrorKind::AuthFailed && d.text() == "User Authentication Expired"));
     }
 
     #[test]
