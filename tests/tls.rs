@@ -269,7 +269,8 @@ fn fake_tls_peer(behave: fn(std::net::TcpStream)) -> (u16, std::thread::JoinHand
 fn peer_that_stalls_mid_handshake_cannot_hang_connect() {
     let (port, h) = fake_tls_peer(|mut s| {
         // Read the ClientHello, then say nothing until the client gives up.
-        s.set_read_timeout(Some(Duration::from_secs(5))).expect("timeout");
+        s.set_read_timeout(Some(Duration::from_secs(5)))
+            .expect("timeout");
         let mut buf = [0u8; 4096];
         while matches!(s.read(&mut buf), Ok(n) if n > 0) {}
     });
@@ -280,7 +281,10 @@ fn peer_that_stalls_mid_handshake_cannot_hang_connect() {
         .connect()
         .expect_err("stalled handshake");
     let took = t.elapsed();
-    assert!(took < Duration::from_secs(2), "bounded by the timeout: {took:?}");
+    assert!(
+        took < Duration::from_secs(2),
+        "bounded by the timeout: {took:?}"
+    );
     assert!(
         matches!(e.kind(), ErrorKind::Timeout | ErrorKind::NoServer),
         "{e}"

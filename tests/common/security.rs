@@ -7,9 +7,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use rcgen::{
-    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair,
-};
+use rcgen::{BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair};
 
 /// PEM files of a test PKI, in their own directory.
 pub struct Pki {
@@ -50,7 +48,8 @@ pub fn make_pki(dir: &Path) -> Pki {
     let sk = KeyPair::generate().expect("server key");
     let server = sp.signed_by(&sk, &ca, &ca_key).expect("server cert");
     let mut cp = CertificateParams::new(Vec::<String>::new()).expect("client params");
-    cp.distinguished_name.push(DnType::CommonName, "test client");
+    cp.distinguished_name
+        .push(DnType::CommonName, "test client");
     cp.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
     let ck = KeyPair::generate().expect("client key");
     let client = cp.signed_by(&ck, &ca, &ca_key).expect("client cert");
