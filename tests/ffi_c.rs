@@ -16,6 +16,8 @@
 //! `examples_c_build` compiles every `examples/c/*.c` against ours.
 
 mod common;
+#[path = "common/security.rs"]
+mod security;
 
 use std::ffi::OsStr;
 use std::fs;
@@ -82,6 +84,7 @@ c_tests!(
     drain,
     pool,
     diff_stats,
+    tls_auth,
 );
 
 // ---------------------------------------------------------------------------
@@ -428,10 +431,21 @@ fn run_c_test(name: &str) {
     let src = manifest_dir().join("ffi-tests").join(format!("{name}.c"));
     let source = fs::read_to_string(&src).unwrap_or_else(|e| panic!("read {}: {e}", src.display()));
 
+    // TLS and authentication programs get their own servers too.
+    let sec = source.contains(security::SECURITY_MARKER).then(|| {
+        security::SecurityServers::start(
+            &common::artifacts_dir().join(format!("c-{name}-{}", std::process::id())),
+        )
+    });
+    let sec_env: Vec<(&str, &str)> = sec
+        .iter()
+        .flat_map(|s| s.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .collect();
+
     // 1. Against ours, statically linked.
     let exe = a.out_dir.join(name);
     compile_ours(&src, &exe);
-    let r = run_with_server(&exe, &[], &[]);
+    let r = run_with_server(&exe, &sec_env, &[]);
     if !r.ok() {
         panic!("{}", r.describe(&format!("{name} (libnats-rs, static)")));
     }
@@ -451,7 +465,7 @@ fn run_c_test(name: &str) {
     let sys_exe = a.out_dir.join(format!("{name}.natsc"));
     compile_system(&src, &sys_exe);
 
-    let natsc = run_with_server(&sys_exe, &[], &["LD_LIBRARY_PATH", "LD_PRELOAD"]);
+    let natsc = run_with_server(&sys_exe, &sec_env, &["LD_LIBRARY_PATH", "LD_PRELOAD"]);
     if !natsc.ok() {
         panic!(
             "{}\n(the C test fails against the real nats.c: the test itself is wrong)",
@@ -461,11 +475,9 @@ fn run_c_test(name: &str) {
     check_summary(&natsc, &format!("{name} (nats.c 3.4.1)"));
 
     let dir = a.preload_dir.to_string_lossy().into_owned();
-    let ours = run_with_server(
-        &sys_exe,
-        &[("LD_LIBRARY_PATH", &dir), ("LD_DEBUG", "libs")],
-        &["LD_PRELOAD"],
-    );
+    let mut env = vec![("LD_LIBRARY_PATH", dir.as_str()), ("LD_DEBUG", "libs")];
+    env.extend_from_slice(&sec_env);
+    let ours = run_with_server(&sys_exe, &env, &["LD_PRELOAD"]);
     assert!(
         loaded_from(&ours.stderr, &a.preload_dir),
         "{name}: the drop-in run did not load {}/{SYSTEM_SONAME} (LD_DEBUG=libs):\n{}",

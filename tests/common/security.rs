@@ -216,3 +216,74 @@ pub fn creds_text(jwt: &str, seed: &str) -> String {
 pub fn unix_now() -> u64 {
     now()
 }
+
+/// Servers for the C programs that test TLS and authentication (those whose
+/// source holds [`SECURITY_MARKER`]), and the environment that tells them
+/// where everything is.
+pub struct SecurityServers {
+    _servers: Vec<crate::common::NatsServer>,
+    pub env: Vec<(String, String)>,
+}
+
+/// Marker in a C program's source asking for [`SecurityServers`].
+pub const SECURITY_MARKER: &str = "/* servers: security */";
+
+impl SecurityServers {
+    pub fn start(dir: &Path) -> SecurityServers {
+        use crate::common::NatsServer;
+        let pki = make_pki(&dir.join("pki"));
+        let p = |p: &Path| p.display().to_string();
+        let tls = NatsServer::start_with_args(&[
+            "-c",
+            &write_conf(dir, "tls.conf", &pki.server_tls_block("")),
+        ]);
+        let mtls = NatsServer::start_with_args(&[
+            "-c",
+            &write_conf(dir, "mtls.conf", &pki.server_tls_block("verify: true")),
+        ]);
+        let token = NatsServer::start_with_args(&["--auth", "s3cr3t"]);
+        let user = nkeys::KeyPair::new_user();
+        let nkey = NatsServer::start_with_args(&[
+            "-c",
+            &write_conf(
+                dir,
+                "nkey.conf",
+                &format!("authorization {{ users = [ {{ nkey: {} }} ] }}\n", user.public_key()),
+            ),
+        ]);
+        let seed = user.seed().expect("seed");
+        let seed_file = dir.join("user.nk");
+        fs::write(&seed_file, &seed).expect("seed file");
+        let op = Operator::new();
+        let jwt_server =
+            NatsServer::start_with_args(&["-c", &write_conf(dir, "op.conf", &op.server_conf())]);
+        let (juser, jwt) = op.user(None, &[]);
+        let jseed = juser.seed().expect("seed");
+        let creds = dir.join("user.creds");
+        fs::write(&creds, creds_text(&jwt, &jseed)).expect("creds");
+        let env = vec![
+            ("NATS_TLS_PORT", tls.port().to_string()),
+            ("NATS_MTLS_PORT", mtls.port().to_string()),
+            ("NATS_TLS_CA", p(&pki.ca)),
+            ("NATS_TLS_OTHER_CA", p(&pki.other_ca)),
+            ("NATS_TLS_CERT", p(&pki.client_cert)),
+            ("NATS_TLS_KEY", p(&pki.client_key)),
+            ("NATS_TOKEN_URL", token.url()),
+            ("NATS_NKEY_URL", nkey.url()),
+            ("NATS_NKEY_PUB", user.public_key()),
+            ("NATS_NKEY_SEED", seed),
+            ("NATS_NKEY_SEED_FILE", p(&seed_file)),
+            ("NATS_JWT_URL", jwt_server.url()),
+            ("NATS_CREDS_FILE", p(&creds)),
+            ("NATS_JWT", jwt),
+            ("NATS_JWT_SEED", jseed),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+        SecurityServers {
+            _servers: vec![tls, mtls, token, nkey, jwt_server],
+            env,
+        }
+    }
+}
