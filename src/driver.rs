@@ -653,27 +653,45 @@ fn write_out(conn: &ConnInner, c: &mut Sock) -> Outcome {
                 return Outcome::Ok;
             }
         }
-        match c.stream.write(&c.wbuf[c.wpos..]) {
-            Ok(0) => {
-                return Outcome::Lost(Error::new(ErrorKind::IoError, "socket write returned 0"));
-            }
-            Ok(n) => {
-                c.wpos += n;
-                if c.blocked {
-                    c.blocked = false;
-                    conn.write_resumed(c.generation);
-                }
-            }
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                if !c.blocked {
-                    c.blocked = true;
-                    conn.write_stalled(c.generation);
-                }
-                return Outcome::Ok;
-            }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Outcome::Lost(Error::from(e)),
+        let r = c.stream.write(&c.wbuf[c.wpos..]);
+        match wrote(conn, c.generation, &mut c.blocked, r) {
+            Ok(n) => c.wpos += n,
+            Err(Some(outcome)) => return outcome,
+            Err(None) => {}
         }
+    }
+}
+
+/// Accounts for one socket write: `Ok(n)` bytes went out; `Err(None)` try
+/// again; `Err(Some(..))` stop writing (would block: the write deadline
+/// starts; or the socket is lost).
+fn wrote(
+    conn: &ConnInner,
+    generation: u64,
+    blocked: &mut bool,
+    r: io::Result<usize>,
+) -> std::result::Result<usize, Option<Outcome>> {
+    match r {
+        Ok(0) => Err(Some(Outcome::Lost(Error::new(
+            ErrorKind::IoError,
+            "socket write returned 0",
+        )))),
+        Ok(n) => {
+            if *blocked {
+                *blocked = false;
+                conn.write_resumed(generation);
+            }
+            Ok(n)
+        }
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+            if !*blocked {
+                *blocked = true;
+                conn.write_stalled(generation);
+            }
+            Err(Some(Outcome::Ok))
+        }
+        Err(e) if e.kind() == io::ErrorKind::Interrupted => Err(None),
+        Err(e) => Err(Some(Outcome::Lost(Error::from(e)))),
     }
 }
 
@@ -712,25 +730,9 @@ fn write_tls(conn: &ConnInner, c: &mut Sock) -> Outcome {
             }
             return Outcome::Ok;
         }
-        match tls.write_tls(&mut c.stream) {
-            Ok(0) => {
-                return Outcome::Lost(Error::new(ErrorKind::IoError, "socket write returned 0"));
-            }
-            Ok(_) => {
-                if c.blocked {
-                    c.blocked = false;
-                    conn.write_resumed(c.generation);
-                }
-            }
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                if !c.blocked {
-                    c.blocked = true;
-                    conn.write_stalled(c.generation);
-                }
-                return Outcome::Ok;
-            }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Outcome::Lost(Error::from(e)),
+        let r = tls.write_tls(&mut c.stream);
+        if let Err(Some(outcome)) = wrote(conn, c.generation, &mut c.blocked, r) {
+            return outcome;
         }
     }
 }
