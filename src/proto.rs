@@ -22,7 +22,9 @@
 //! * Subjects and reply subjects must be UTF-8 without control characters.
 //!
 //! After the first error the parser is poisoned and returns that error from
-//! every later call: the connection must be dropped.
+//! every later call: the connection must be dropped. The operations emitted
+//! and the kind of error do not depend on how the input was split (checked
+//! by the `parser` fuzz target, `scripts/fuzz.sh`).
 
 use crate::error::{Error, ErrorKind, Result};
 
@@ -287,7 +289,7 @@ enum State {
 pub struct Parser {
     state: State,
     /// Bytes of an unfinished control line.
-    line: Vec<u8>,
+    pub(crate) line: Vec<u8>,
     max_control_line: usize,
     max_payload: usize,
     /// Zero bytes added after each message's payload (beyond its NUL).
@@ -394,6 +396,12 @@ impl Parser {
 
     /// Reads (part of) a control line from `rest`; returns the bytes used.
     fn feed_line(&mut self, rest: &[u8], emit: &mut dyn FnMut(ServerOp)) -> Result<usize> {
+        // Garbage is reported as such before any length check, so that the
+        // error does not depend on how the input was split (found by fuzzing:
+        // a long unknown line was LineTooLong whole, ProtocolError in pieces).
+        if !op_prefix_ok(self.line.iter().chain(rest).copied()) {
+            return Err(self.line_err(ErrorKind::ProtocolError, "unknown operation", rest));
+        }
         let limit = self.line_limit(rest);
         // The line, `\r\n` included, may take at most limit + 2 bytes: look no further.
         let window = limit.saturating_add(2).saturating_sub(self.line.len());
@@ -401,9 +409,6 @@ impl Parser {
         let Some(nl) = searched.iter().position(|&b| b == b'\n') else {
             if self.line.len().saturating_add(rest.len()) > limit.saturating_add(1) {
                 return Err(self.line_err(ErrorKind::LineTooLong, "control line too long", rest));
-            }
-            if !op_prefix_ok(self.line.iter().chain(rest).copied()) {
-                return Err(self.line_err(ErrorKind::ProtocolError, "unknown operation", rest));
             }
             self.line.extend_from_slice(rest);
             return Ok(rest.len());
@@ -486,7 +491,13 @@ impl Parser {
                     emit(ServerOp::Info(Box::new(info)));
                     Ok(())
                 }
-                Err(e) => Err(proto_err(&format!("invalid INFO ({e})"), line)),
+                Err(e) => {
+                    // serde's text quotes the offending value whole: cut it
+                    // (found by fuzzing: a 1 MiB INFO string gave a ~6 MB error).
+                    let why = e.to_string();
+                    let why = cut_text(&why, QUOTE_LIMIT);
+                    Err(proto_err(&format!("invalid INFO ({why})"), line))
+                }
             }
         } else {
             Err(proto_err("unknown operation", line))
@@ -600,7 +611,7 @@ fn op_prefix_ok(bytes: impl Iterator<Item = u8>) -> bool {
     let mut tok = [0u8; 4];
     let mut len = 0;
     for b in bytes {
-        if is_blank(b) || b == b'\r' {
+        if is_blank(b) || b == b'\r' || b == b'\n' {
             // The operation name is complete.
             let tok = tok.get(..len).unwrap_or_default();
             return OPS.iter().any(|op| op.eq_ignore_ascii_case(tok));
@@ -646,6 +657,19 @@ fn proto_err(what: &str, input: &[u8]) -> Error {
         ErrorKind::ProtocolError,
         format!("{what}: {}", quote(input)),
     )
+}
+
+/// `text` cut to at most `max` bytes (at a character boundary), with `...`
+/// appended when cut.
+fn cut_text(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        return text.to_string();
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}...", text.get(..end).unwrap_or_default())
 }
 
 /// `input` quoted for an error text: at most [`QUOTE_LIMIT`] bytes, with
@@ -1280,6 +1304,48 @@ mod tests {
         assert_eq!(e.kind(), ErrorKind::ProtocolError);
         assert_eq!(parse_all(&mut p, b"PONG\r\n"), Err(e.clone()));
         assert_eq!(parse_all(&mut p, b""), Err(e));
+    }
+
+    #[test]
+    fn invalid_info_error_text_is_bounded() {
+        // serde quotes the wrong-typed string in its error.
+        let mut line = b"INFO {\"port\":\"".to_vec();
+        line.extend_from_slice("é".repeat(50_000).as_bytes());
+        line.extend_from_slice(b"\"}\r\n");
+        let e = err_of(&line);
+        assert_eq!(e.kind(), ErrorKind::ProtocolError);
+        assert!(e.text().starts_with("invalid INFO ("), "{e:?}");
+        assert!(e.text().len() < 400, "{} bytes", e.text().len());
+        assert_eq!(cut_text("héllo", 2), "h...");
+        assert_eq!(cut_text("héllo", 3), "hé...");
+        assert_eq!(cut_text("hi", 2), "hi");
+    }
+
+    #[test]
+    fn error_kind_does_not_depend_on_the_split() {
+        let mut long_garbage = b"MSG)a 1 ".to_vec();
+        long_garbage.resize(MAX_CONTROL_LINE + 100, b'9');
+        long_garbage.extend_from_slice(b"\r\n");
+        let mut long_msg = b"MSG a 1 ".to_vec();
+        long_msg.resize(MAX_CONTROL_LINE + 100, b'9');
+        long_msg.extend_from_slice(b"\r\n");
+        for (input, kind) in [
+            (&long_garbage[..], ErrorKind::ProtocolError),
+            (&long_garbage[..20], ErrorKind::ProtocolError),
+            (&long_msg[..], ErrorKind::LineTooLong),
+            (b"PING\n", ErrorKind::ProtocolError),
+        ] {
+            assert_eq!(err_of(input).kind(), kind, "whole {:?}", quote(input));
+            let mut p = Parser::new();
+            let res = input.chunks(1).try_for_each(|b| p.parse(b, &mut |_| {}));
+            assert_eq!(
+                res.map_err(|e| e.kind()),
+                Err(kind),
+                "bytes {:?}",
+                quote(input)
+            );
+        }
+        assert!(err_of(b"PING\n").text().contains("CRLF"));
     }
 
     #[test]

@@ -14,6 +14,8 @@
 //!     be identical.
 //!
 //! `examples_c_build` compiles every `examples/c/*.c` against ours.
+//! `sweep_every_function` generates (scripts/gen_sweep.py), builds and runs
+//! the NULL / 0 / -1 sweep of every function in include/nats/nats.h.
 
 mod common;
 #[path = "common/security.rs"]
@@ -85,6 +87,7 @@ c_tests!(
     pool,
     diff_stats,
     tls_auth,
+    invalid_args,
 );
 
 // ---------------------------------------------------------------------------
@@ -501,6 +504,87 @@ fn run_c_test(name: &str) {
             ours.describe(&format!("{name} (libnats-rs as libnats.so.3.4)"))
         );
     }
+}
+
+/// The hostile-argument sweep: `scripts/gen_sweep.py` reads `include/nats/nats.h`
+/// and writes a C program calling every `NATS_EXTERN` function with NULL
+/// pointers and 0 / -1 integers (and with live, closed and unsubscribed
+/// objects next to NULL out-pointers), each call in a forked child, so a
+/// crash, a hang or a wrong status fails the run naming the function. Then
+/// every function our `libnats.so` exports must be among those swept.
+#[test]
+fn sweep_every_function() {
+    let a = artifacts();
+    let dir = a.out_dir.join("sweep");
+    fs::create_dir_all(&dir).expect("mkdir ffi-tests/sweep");
+    // First, the generator proves on a fixture library that it reports a
+    // crash, a hang, a wrong status and an exit by name.
+    let selftest = Command::new("python3")
+        .arg(manifest_dir().join("scripts/gen_sweep.py"))
+        .arg("--self-test")
+        .arg(dir.join("selftest"))
+        .output()
+        .expect("cannot run python3 scripts/gen_sweep.py --self-test");
+    assert!(
+        selftest.status.success(),
+        "gen_sweep.py --self-test failed:\n{}",
+        String::from_utf8_lossy(&selftest.stderr)
+    );
+    let src = dir.join("sweep.c");
+    let names = dir.join("sweep-functions.txt");
+    let gen_out = Command::new("python3")
+        .arg(manifest_dir().join("scripts/gen_sweep.py"))
+        .arg(manifest_dir().join("include/nats/nats.h"))
+        .arg(&src)
+        .arg("--names-out")
+        .arg(&names)
+        .output()
+        .expect("cannot run python3 scripts/gen_sweep.py");
+    assert!(
+        gen_out.status.success(),
+        "gen_sweep.py failed:\n{}",
+        String::from_utf8_lossy(&gen_out.stderr)
+    );
+    let exe = dir.join("sweep");
+    compile_ours(&src, &exe);
+    let r = run_with_server(&exe, &[], &[]);
+    if !r.ok() {
+        panic!("{}", r.describe("sweep (libnats-rs, static)"));
+    }
+    check_summary(&r, "sweep (libnats-rs, static)");
+    if let Some(line) = r.stderr.lines().find(|l| l.starts_with("SWEEP ")) {
+        eprintln!("FIGURE {line}");
+    }
+
+    // Nothing exported escapes the sweep (a header parse gone wrong, or a
+    // function missing from the header).
+    let swept: Vec<String> = fs::read_to_string(&names)
+        .expect("read sweep-functions.txt")
+        .lines()
+        .map(str::to_string)
+        .collect();
+    let cdylib = a.profile_dir.join("libnats.so");
+    let nm = Command::new("nm")
+        .args(["-D", "--defined-only"])
+        .arg(&cdylib)
+        .output()
+        .expect("cannot run nm");
+    assert!(nm.status.success(), "nm -D {} failed", cdylib.display());
+    let exported: Vec<String> = String::from_utf8_lossy(&nm.stdout)
+        .lines()
+        .filter_map(|l| {
+            let mut f = l.split_whitespace().rev();
+            let (name, kind) = (f.next()?, f.next()?);
+            (kind == "T" && !name.starts_with('_')).then(|| name.to_string())
+        })
+        .collect();
+    let missing: Vec<&String> = exported.iter().filter(|n| !swept.contains(n)).collect();
+    assert!(
+        exported.len() >= 100 && missing.is_empty(),
+        "{} exported functions, {} swept; exported but not swept: {missing:?}",
+        exported.len(),
+        swept.len()
+    );
 }
 
 /// Every `ffi-tests/*.c` has a test in `c_tests!` (so none is forgotten).

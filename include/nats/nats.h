@@ -2258,6 +2258,11 @@ NATS_EXTERN natsStatus natsSubscription_Unsubscribe(natsSubscription *sub);
 /**
  * Unsubscribes automatically after `max` messages in total.
  *
+ * `max` 0 unsubscribes now, as `natsSubscription_Unsubscribe` does (nats.c).
+ * A negative `max` does the same: nats.c returns `NATS_OK` for it and sends a
+ * plain UNSUB, so the server stops delivering while nats.c still reports the
+ * subscription valid; here it is unsubscribed and reported so.
+ *
  * # Safety
  * `sub` NULL or valid.
  */

@@ -269,7 +269,11 @@ fn subject<'a>(s: *const c_char) -> Result<&'a str> {
 /// Reads a reply argument: NULL or empty → `NATS_INVALID_ARG`.
 fn reply<'a>(s: *const c_char) -> Result<&'a str> {
     // SAFETY: as above.
-    unsafe { req_str(s, "reply", ErrorKind::InvalidArg) }
+    let r = unsafe { req_str(s, "reply", ErrorKind::InvalidArg) }?;
+    if r.is_empty() {
+        return Err(Error::new(ErrorKind::InvalidArg, "reply must not be empty"));
+    }
+    Ok(r)
 }
 
 fn string_payload<'a>(s: *const c_char) -> &'a [u8] {
@@ -390,9 +394,10 @@ unsafe fn publish_request(
     data: *const c_void,
     dataLen: c_int,
 ) -> Result<()> {
+    // nats.c checks the reply (NULL or empty) before anything else.
+    let r = self::reply(reply)?;
     let c = conn(nc)?;
     let s = subject(subj)?;
-    let r = self::reply(reply)?;
     // SAFETY: per the contract.
     c.conn
         .publish_request(s, r, unsafe { bytes(data, dataLen) }?)
@@ -410,9 +415,10 @@ pub unsafe extern "C" fn natsConnection_PublishRequestString(
     str: *const c_char,
 ) -> natsStatus {
     run("natsConnection_PublishRequestString", || {
+        // nats.c checks the reply (NULL or empty) before anything else.
+        let r = self::reply(reply)?;
         let c = conn(nc)?;
         let s = subject(subj)?;
-        let r = self::reply(reply)?;
         c.conn.publish_request(s, r, string_payload(str))
     })
 }
@@ -1113,11 +1119,20 @@ fn subscribe_common(
     queue_group: Option<&str>,
     cb: Option<(natsMsgHandler, *mut c_void, Option<Duration>)>,
 ) -> Result<()> {
-    // SAFETY: NULL-checked; writable per the contract.
-    let out = unsafe { arg_mut(sub, "sub") }?;
-    *out = ptr::null_mut();
+    // SAFETY: NULL or writable per the contract.
+    if let Some(out) = unsafe { sub.as_mut() } {
+        *out = ptr::null_mut();
+    }
+    // nats.c's order: connection, subject, queue name; only then the
+    // out-pointer (which nats.c dereferences without a check).
     let c = conn(nc)?;
     let s = subject(subj)?;
+    crate::subject::check_subscribe_subject(s)?;
+    if let Some(q) = queue_group {
+        crate::subject::check_queue(q)?;
+    }
+    // SAFETY: NULL-checked; writable per the contract.
+    let out = unsafe { arg_mut(sub, "sub") }?;
     let p = super::sub::subscribe(c, nc, s, queue_group, cb)?;
     *out = p;
     Ok(())
@@ -1269,7 +1284,9 @@ pub unsafe extern "C" fn natsConnection_HasHeaderSupport(nc: *mut natsConnection
         natsStatus::NATS_NO_SERVER_SUPPORT,
         || match conn(nc) {
             Ok(c) if c.conn.server_info().is_some_and(|i| i.headers) => natsStatus::NATS_OK,
-            _ => natsStatus::NATS_NO_SERVER_SUPPORT,
+            Ok(_) => natsStatus::NATS_NO_SERVER_SUPPORT,
+            // nats.c: NATS_INVALID_ARG for NULL (the sweep's null call).
+            Err(e) => super::raise("natsConnection_HasHeaderSupport", &e),
         },
     )
 }

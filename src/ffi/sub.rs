@@ -145,6 +145,11 @@ pub unsafe extern "C" fn natsSubscription_Unsubscribe(sub: *mut natsSubscription
 
 /// Unsubscribes automatically after `max` messages in total.
 ///
+/// `max` 0 unsubscribes now, as `natsSubscription_Unsubscribe` does (nats.c).
+/// A negative `max` does the same: nats.c returns `NATS_OK` for it and sends a
+/// plain UNSUB, so the server stops delivering while nats.c still reports the
+/// subscription valid; here it is unsubscribed and reported so.
+///
 /// # Safety
 /// `sub` NULL or valid.
 #[unsafe(no_mangle)]
@@ -154,11 +159,10 @@ pub unsafe extern "C" fn natsSubscription_AutoUnsubscribe(
 ) -> natsStatus {
     run("natsSubscription_AutoUnsubscribe", || {
         let s = sub_ref(sub)?;
-        let m = u64::try_from(max)
-            .ok()
-            .filter(|&m| m > 0)
-            .ok_or_else(|| Error::new(ErrorKind::InvalidArg, "max must be positive"))?;
-        s.get().auto_unsubscribe(m)
+        match u64::try_from(max).ok().filter(|&m| m > 0) {
+            Some(m) => s.get().auto_unsubscribe(m),
+            None => s.get().unsubscribe(),
+        }
     })
 }
 

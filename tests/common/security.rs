@@ -248,7 +248,10 @@ impl SecurityServers {
             &write_conf(
                 dir,
                 "nkey.conf",
-                &format!("authorization {{ users = [ {{ nkey: {} }} ] }}\n", user.public_key()),
+                &format!(
+                    "authorization {{ users = [ {{ nkey: {} }} ] }}\n",
+                    user.public_key()
+                ),
             ),
         ]);
         let seed = user.seed().expect("seed");
