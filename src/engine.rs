@@ -441,6 +441,25 @@ impl<S: SubSink> Engine<S> {
 
     /// Processes one operation from the server.
     pub(crate) fn handle(&mut self, op: ServerOp, now: Instant) {
+        if self.phase == Phase::AwaitInfo {
+            // A server speaks INFO first; anything else (but -ERR, which
+            // fails the attempt with the server's text) is not a NATS
+            // server: fail now rather than wait out the handshake deadline.
+            let got = match &op {
+                ServerOp::Info(_) | ServerOp::Err(_) => None,
+                ServerOp::Msg(_) => Some("MSG"),
+                ServerOp::Ping => Some("PING"),
+                ServerOp::Pong => Some("PONG"),
+                ServerOp::Ok => Some("+OK"),
+            };
+            if let Some(got) = got {
+                self.fail_handshake(Error::new(
+                    ErrorKind::ProtocolError,
+                    format!("expected INFO from the server, got {got}"),
+                ));
+                return;
+            }
+        }
         match op {
             ServerOp::Msg(frame) => self.on_msg(frame),
             ServerOp::Ping => {
@@ -1134,6 +1153,31 @@ mod tests {
         assert!(
             matches!(&ev[..], [Event::HandshakeFailed(err)] if err.kind() == ErrorKind::AuthFailed)
         );
+    }
+
+    #[test]
+    fn anything_but_info_first_fails_the_attempt() {
+        for (op, got) in [
+            (ServerOp::Pong, "PONG"),
+            (ServerOp::Ping, "PING"),
+            (ServerOp::Ok, "+OK"),
+            (frame(1, b"x"), "MSG"),
+        ] {
+            let mut e: Engine<VecSink> = Engine::new(cfg());
+            e.start_handshake(far(), false);
+            e.handle(op, Instant::now());
+            assert_eq!(e.phase(), Phase::Disconnected);
+            assert_eq!(out(&mut e), "", "nothing answered");
+            let mut ev = Vec::new();
+            e.drain_events(&mut ev);
+            match &ev[..] {
+                [Event::HandshakeFailed(err)] => {
+                    assert_eq!(err.kind(), ErrorKind::ProtocolError);
+                    assert!(err.text().ends_with(got), "{err}");
+                }
+                other => panic!("{got}: {other:?}"),
+            }
+        }
     }
 
     #[test]
