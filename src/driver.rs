@@ -27,6 +27,11 @@ use crate::tls::{TlsStart, handshake_error};
 
 const WAKER: Token = Token(usize::MAX);
 const READ_BUF: usize = 64 * 1024;
+/// Reads of one socket per turn of the loop. A socket with more to read is
+/// served again on the next turn, after the loop has written, run its
+/// timers and served the other sockets and the waker: a peer that keeps its
+/// socket readable cannot hold the loop (hostile test `info_flood_...`).
+const READ_BUDGET: usize = 16;
 
 /// Commands sent to a loop.
 pub(crate) enum Cmd {
@@ -162,6 +167,7 @@ fn spawn_loop() -> io::Result<Arc<LoopHandle>> {
             rbuf: vec![0u8; READ_BUF],
             ops: Vec::new(),
             events: Vec::new(),
+            unread: Vec::new(),
         };
         // A panic here must not unwind further: every connection on this
         // loop is closed with an error instead.
@@ -209,6 +215,9 @@ struct Loop {
     rbuf: Vec<u8>,
     ops: Vec<ServerOp>,
     events: Vec<crate::engine::Event>,
+    /// Sockets that used up their read budget with data left: served again
+    /// on the next turn (mio is edge-triggered: no new event would come).
+    unread: Vec<usize>,
 }
 
 enum Outcome {
@@ -225,10 +234,13 @@ impl Loop {
         let mut events = Events::with_capacity(256);
         loop {
             let now = Instant::now();
-            let timeout = self
-                .timers
-                .peek()
-                .map(|Reverse((t, _))| t.saturating_duration_since(now));
+            let timeout = if self.unread.is_empty() {
+                self.timers
+                    .peek()
+                    .map(|Reverse((t, _))| t.saturating_duration_since(now))
+            } else {
+                Some(std::time::Duration::ZERO)
+            };
             if let Err(e) = self.poll.poll(&mut events, timeout) {
                 if e.kind() == io::ErrorKind::Interrupted {
                     continue;
@@ -246,6 +258,9 @@ impl Loop {
                 let readable = ev.is_readable() || ev.is_read_closed() || ev.is_error();
                 let writable = ev.is_writable();
                 self.serve(id, readable, writable);
+            }
+            for id in std::mem::take(&mut self.unread) {
+                self.serve(id, true, false);
             }
             self.fire_timers();
         }
@@ -500,7 +515,7 @@ impl Loop {
     }
 
     fn read(&mut self, id: usize) -> Step {
-        loop {
+        for _ in 0..READ_BUDGET {
             let Some(entry) = self.conns.get_mut(&id) else {
                 return Step::None;
             };
@@ -537,6 +552,10 @@ impl Loop {
                 return step;
             }
         }
+        if !self.unread.contains(&id) {
+            self.unread.push(id);
+        }
+        Step::None
     }
 
     /// One read of TLS records: decrypts, feeds the plaintext to the parser
