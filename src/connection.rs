@@ -251,7 +251,26 @@ pub(crate) struct ConnInner {
     mux: OnceLock<Arc<Mux>>,
     me: std::sync::Weak<ConnInner>,
     callbacks: Arc<InFlight>,
+    /// Asynchronous errors queued for the error callback (bounded).
+    err_backlog: Arc<Mutex<ErrBacklog>>,
 }
+
+/// What a connection may queue for its error callback: a server that sends
+/// `-ERR`s faster than the callback returns must not grow memory without
+/// bound. Over the bound an error is dropped and counted; once the backlog
+/// is delivered, one more call reports how many were dropped, and the last.
+#[derive(Default)]
+struct ErrBacklog {
+    /// Estimated bytes held by the queued errors.
+    bytes: usize,
+    dropped: u64,
+    last_dropped: Option<Error>,
+}
+
+/// [`ErrBacklog`]'s bound, and what one queued error is counted for beyond
+/// its text (the job, the error, the connection handle).
+const ERR_BACKLOG_MAX: usize = 4 << 20;
+const ERR_BACKLOG_OVERHEAD: usize = 256;
 
 /// A connection to a NATS server. Cheap to clone; all clones share the
 /// connection, which is closed when the last clone is dropped (or by
@@ -1686,18 +1705,56 @@ impl ConnInner {
         let Some(view) = self.view() else {
             return;
         };
-        match self.opts.error_cb.clone() {
-            Some(cb) => dispatch::post(&self.callbacks, move || cb(&view, sid, &e)),
-            None => dispatch::post(&self.callbacks, move || {
+        let cost = e.text().len() + ERR_BACKLOG_OVERHEAD;
+        {
+            let mut b = self.err_backlog.lock();
+            if b.bytes + cost > ERR_BACKLOG_MAX {
+                b.dropped += 1;
+                b.last_dropped = Some(e);
+                return;
+            }
+            b.bytes += cost;
+        }
+        let backlog = self.err_backlog.clone();
+        let report: crate::options::ErrorCallback = match self.opts.error_cb.clone() {
+            Some(cb) => cb,
+            None => Arc::new(|nc: &Connection, sid: Option<u64>, e: &Error| {
                 let on = sid.map(|s| format!(" (sid {s})")).unwrap_or_default();
                 eprintln!(
                     "Error {} - {} on connection [{}]{on}",
                     crate::ffi::status_code(e.kind()),
                     e,
-                    view.inner.id
+                    nc.inner.id
                 );
             }),
-        }
+        };
+        dispatch::post(&self.callbacks, move || {
+            // A panicking callback must not leave the backlog counted.
+            let _ =
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| report(&view, sid, &e)));
+            // The backlog is delivered: say what could not be queued.
+            let missed = {
+                let mut b = backlog.lock();
+                b.bytes -= cost;
+                match b.last_dropped.take() {
+                    Some(last) if b.bytes == 0 => Some((std::mem::take(&mut b.dropped), last)),
+                    other => {
+                        b.last_dropped = other;
+                        None
+                    }
+                }
+            };
+            if let Some((n, last)) = missed {
+                let summary = Error::new(
+                    last.kind(),
+                    format!(
+                        "{n} asynchronous error(s) not reported: the error callback did not keep up; the last: {}",
+                        last.text()
+                    ),
+                );
+                report(&view, None, &summary);
+            }
+        });
     }
 
     fn post_conn_cb(&self, cb: &Option<crate::options::ConnCallback>) {
@@ -1969,6 +2026,7 @@ impl Connection {
             mux: OnceLock::new(),
             me: me.clone(),
             callbacks: Arc::new(InFlight::default()),
+            err_backlog: Arc::default(),
         });
         inner.io.send(Cmd::Add(inner.clone()));
         let result = {
