@@ -51,6 +51,11 @@ flags=(
     -Coverflow-checks
 )
 export RUSTFLAGS="${flags[*]} ${FUZZ_RUSTFLAGS:-}"
+# fuzz/ is its own workspace: start its lock file from the library's, so the
+# fuzzed code is built with the dependency versions the library is tested with.
+if [ ! -f "$fuzz_dir/Cargo.lock" ]; then
+    cp "$root/Cargo.lock" "$fuzz_dir/Cargo.lock"
+fi
 # Building for an explicit --target keeps RUSTFLAGS off build scripts and
 # proc macros, which must not be instrumented (nothing links the runtime).
 echo "== building fuzz targets ($host, target dir $target_dir)"

@@ -343,8 +343,8 @@ pub unsafe extern "C" fn nats_Sign(
         let out = unsafe { arg_mut(signature, "signature") }?;
         // SAFETY: as above.
         let out_len = unsafe { arg_mut(signatureLength, "signatureLength") }?;
-        *out = std::ptr::null_mut();
-        *out_len = 0;
+        // The out-parameters are written on success only (nats.c; a caller
+        // reusing them keeps what it had).
         // SAFETY: NULL or C strings per the contract.
         let seed = unsafe { req_str(encodedSeed, "encodedSeed", ErrorKind::InvalidArg) }?;
         // SAFETY: as above.
