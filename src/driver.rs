@@ -27,11 +27,14 @@ use crate::tls::{TlsStart, handshake_error};
 
 const WAKER: Token = Token(usize::MAX);
 const READ_BUF: usize = 64 * 1024;
-/// Reads of one socket per turn of the loop. A socket with more to read is
-/// served again on the next turn, after the loop has written, run its
-/// timers and served the other sockets and the waker: a peer that keeps its
-/// socket readable cannot hold the loop (hostile test `info_flood_...`).
+/// Reads of one socket per turn of the loop, and the time they may take (a
+/// read whose operations are costly to handle counts too). A socket with
+/// more to read is served again on the next turn, after the loop has
+/// written, run its timers and served the other sockets and the waker: a
+/// peer that keeps its socket readable cannot hold the loop (hostile test
+/// `info_flood_...`).
 const READ_BUDGET: usize = 16;
+const READ_TIME_BUDGET: std::time::Duration = std::time::Duration::from_millis(5);
 
 /// Commands sent to a loop.
 pub(crate) enum Cmd {
@@ -515,7 +518,11 @@ impl Loop {
     }
 
     fn read(&mut self, id: usize) -> Step {
+        let start = Instant::now();
         for _ in 0..READ_BUDGET {
+            if start.elapsed() > READ_TIME_BUDGET {
+                break;
+            }
             let Some(entry) = self.conns.get_mut(&id) else {
                 return Step::None;
             };

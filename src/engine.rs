@@ -486,7 +486,9 @@ impl<S: SubSink> Engine<S> {
         if matches!(self.phase, Phase::Disconnected | Phase::Closed) {
             return;
         }
-        if !info.connect_urls.is_empty() {
+        // The server repeats its INFO (cluster changes, lame duck...): the
+        // same list again changes nothing in the pool, so it is not merged.
+        if !info.connect_urls.is_empty() && info.connect_urls != self.info.connect_urls {
             self.events
                 .push(Event::Discovered(info.connect_urls.clone()));
         }

@@ -119,34 +119,32 @@ impl ServerPool {
     /// added (shuffled behind the front when randomizing). Returns true if a
     /// server never seen before was added.
     pub(crate) fn add_discovered(&mut self, urls: &[String], cur: Option<u64>) -> bool {
+        // Keys in sets: a server may announce hundreds of URLs in every INFO.
         let mut announced: Vec<(String, ServerUrl)> = Vec::new();
+        let mut keys = std::collections::HashSet::new();
         for u in urls {
             let Ok(url) = ServerUrl::parse(u) else {
                 continue; // A server cannot make us fail with a bad URL.
             };
             let k = key(&url.host, url.port);
-            if !announced.iter().any(|(x, _)| *x == k) {
+            if keys.insert(k.clone()) {
                 announced.push((k, url));
             }
         }
         self.servers.retain(|s| {
-            !s.implicit
-                || Some(s.id) == cur
-                || announced
-                    .iter()
-                    .any(|(k, _)| *k == key(&s.url.host, s.url.port))
+            !s.implicit || Some(s.id) == cur || keys.contains(&key(&s.url.host, s.url.port))
         });
+        let known: std::collections::HashSet<String> = self
+            .servers
+            .iter()
+            .map(|s| key(&s.url.host, s.url.port))
+            .collect();
         let mut added = false;
         for (k, url) in announced {
-            if self
-                .servers
-                .iter()
-                .any(|s| key(&s.url.host, s.url.port) == k)
-            {
-                continue;
+            if !known.contains(&k) {
+                self.push(url, true);
+                added = true;
             }
-            self.push(url, true);
-            added = true;
         }
         if added && self.randomize && self.servers.len() > 2 {
             crate::options::shuffle(&mut self.servers[1..]);

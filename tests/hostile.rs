@@ -548,13 +548,19 @@ fn info_flood_does_not_hold_back_a_flush() {
         if !c.handshake(INFO) {
             return None;
         }
-        let urls: Vec<String> = (0..200).map(|i| format!("\"10.8.0.{i}:4222\"")).collect();
-        let line = format!(
-            "INFO {{\"server_id\":\"hostile\",\"proto\":1,\"headers\":true,\
-             \"connect_urls\":[{}]}}\r\n",
-            urls.join(",")
-        );
-        let flood = c.flood_lines(line.repeat(16).as_bytes(), Duration::from_secs(4));
+        // 16 different lists in turn: each INFO changes the pool.
+        let batch: String = (0..16)
+            .map(|j| {
+                let urls: Vec<String> =
+                    (0..200).map(|i| format!("\"10.8.{j}.{i}:4222\"")).collect();
+                format!(
+                    "INFO {{\"server_id\":\"hostile\",\"proto\":1,\"headers\":true,\
+                     \"connect_urls\":[{}]}}\r\n",
+                    urls.join(",")
+                )
+            })
+            .collect();
+        let flood = c.flood_lines(batch.as_bytes(), Duration::from_secs(4));
         c.serve();
         Some(flood)
     });
@@ -564,6 +570,7 @@ fn info_flood_does_not_hold_back_a_flush() {
     let _ = nc.flush_timeout(Duration::from_secs(3));
     nc.close();
     let flood = peer.finish()[0].expect("flooded");
+    eprintln!("FIGURE info flood: first PING after {:?}", flood.first_ping);
     assert!(
         flood.first_ping.is_some_and(|t| t < Duration::from_secs(1)),
         "the flush's PING left the client at {:?} ({} batches of 16 INFO sent)",
