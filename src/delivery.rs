@@ -114,6 +114,17 @@ pub fn pool_size() -> (usize, usize) {
     (p.size, p.workers.len())
 }
 
+/// Lets the pool's workers end once their subscriptions are gone; the next
+/// pooled subscription starts new ones.
+pub(crate) fn shutdown() {
+    let mut p = POOL.lock();
+    let workers = std::mem::take(&mut p.workers);
+    if p.pid != std::process::id() {
+        std::mem::forget(workers); // A forked child: not our threads.
+    }
+    p.next = 0;
+}
+
 /// Picks (and starts if needed) the worker of a new subscription.
 pub(crate) fn assign() -> Result<Sender<Job>> {
     let mut p = POOL.lock();

@@ -83,6 +83,17 @@ pub(crate) fn post(owner: &Arc<InFlight>, job: impl FnOnce() + Send + 'static) {
     job();
 }
 
+/// Lets the event thread end once it has run what is queued; the next
+/// event starts a new one.
+pub(crate) fn shutdown() {
+    let old = EVENTS.lock().take();
+    if let Some(old) = old
+        && old.pid != std::process::id()
+    {
+        std::mem::forget(old); // A forked child: not our thread.
+    }
+}
+
 fn spawn(pid: u32) -> Option<EventThread> {
     let (tx, rx) = crossbeam_channel::unbounded::<Job>();
     let h = crate::threads::spawn("nats-events", move || {
@@ -94,6 +105,6 @@ fn spawn(pid: u32) -> Option<EventThread> {
     Some(EventThread {
         pid,
         tx,
-        thread_id: h.thread().id(),
+        thread_id: h.id(),
     })
 }

@@ -63,6 +63,9 @@ pub(crate) enum Cmd {
     Kill { id: usize, cause: Error },
     /// Write what is pending (best effort) and forget the connection.
     Remove(usize),
+    /// End the loop's thread if it serves no connection
+    /// (`nats_CloseAndWait`).
+    Exit,
 }
 
 /// What a connection asks its loop to do next.
@@ -119,6 +122,24 @@ static POOL_SIZE: AtomicUsize = AtomicUsize::new(0);
 /// Takes effect for loops not yet started.
 pub fn set_io_threads(n: usize) {
     POOL_SIZE.store(n, Ordering::Relaxed);
+}
+
+/// Asks every loop of this process's pool to end (each ends once it serves
+/// no connection); the next connection starts a new pool. The caller keeps
+/// what this returns until the loops have ended: dropping a loop's waker
+/// closes its eventfd, which would cancel the wake-up not yet seen.
+pub(crate) fn shutdown() -> Vec<Arc<LoopHandle>> {
+    let Some(pool) = POOL.lock().take() else {
+        return Vec::new();
+    };
+    if pool.pid != std::process::id() {
+        std::mem::forget(pool); // A forked child: not our threads.
+        return Vec::new();
+    }
+    for l in &pool.loops {
+        l.send(Cmd::Exit);
+    }
+    pool.loops
 }
 
 /// Picks a loop for a new connection (round-robin), starting the pool lazily.
@@ -314,6 +335,11 @@ impl Loop {
                             let _ = write_out(&e.conn, &mut s);
                         }
                         let _ = self.poll.registry().deregister(&mut s.stream);
+                    }
+                }
+                Ok(Cmd::Exit) => {
+                    if self.conns.is_empty() {
+                        return false;
                     }
                 }
                 Err(crossbeam_channel::TryRecvError::Empty) => return true,

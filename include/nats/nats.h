@@ -1318,8 +1318,8 @@ NATS_EXTERN natsStatus nats_OpenWithConfig(natsClientConfig *config);
  * takes them anew), and so is the thread-started handler. Returns at once.
  *
  * Our shared threads have no work once every connection is destroyed: they
- * stay idle and are reclaimed when the process exits. The library can be used
- * again afterwards (nats.c would fail to re-open).
+ * stay idle until `nats_CloseAndWait` stops them, or the process exits. The
+ * library can be used again afterwards (nats.c would fail to re-open).
  *
  * # Safety
  * None.
@@ -1329,7 +1329,10 @@ NATS_EXTERN void nats_Close(void);
 /**
  * Closes the library as `nats_Close` does, then waits up to `timeout` ms
  * (≤ 0: as long as it takes) until every connection was freed (destroyed,
- * with its subscriptions and pending callbacks).
+ * with its subscriptions and pending callbacks), then stops every library
+ * thread (io loops, event thread, delivery threads and pool) and joins
+ * them: when it returns `NATS_OK` the library runs no thread. The next use
+ * of the library starts them again.
  *
  * Returns `NATS_NOT_INITIALIZED` if the library was never opened (or was
  * fully closed by this call before), `NATS_ILLEGAL_STATE` if `nats_Close`

@@ -174,8 +174,8 @@ pub unsafe extern "C" fn nats_OpenWithConfig(config: *mut natsClientConfig) -> n
 /// takes them anew), and so is the thread-started handler. Returns at once.
 ///
 /// Our shared threads have no work once every connection is destroyed: they
-/// stay idle and are reclaimed when the process exits. The library can be used
-/// again afterwards (nats.c would fail to re-open).
+/// stay idle until `nats_CloseAndWait` stops them, or the process exits. The
+/// library can be used again afterwards (nats.c would fail to re-open).
 ///
 /// # Safety
 /// None.
@@ -195,7 +195,10 @@ fn close_lib() -> bool {
 
 /// Closes the library as `nats_Close` does, then waits up to `timeout` ms
 /// (≤ 0: as long as it takes) until every connection was freed (destroyed,
-/// with its subscriptions and pending callbacks).
+/// with its subscriptions and pending callbacks), then stops every library
+/// thread (io loops, event thread, delivery threads and pool) and joins
+/// them: when it returns `NATS_OK` the library runs no thread. The next use
+/// of the library starts them again.
 ///
 /// Returns `NATS_NOT_INITIALIZED` if the library was never opened (or was
 /// fully closed by this call before), `NATS_ILLEGAL_STATE` if `nats_Close`
@@ -227,6 +230,14 @@ pub unsafe extern "C" fn nats_CloseAndWait(timeout: i64) -> natsStatus {
             return Err(Error::new(
                 ErrorKind::Timeout,
                 "connections are still alive (not destroyed)",
+            ));
+        }
+        // No library thread is left when this returns OK (a user callback
+        // still running counts: its thread is waited for).
+        if !crate::threads::stop_all(deadline) {
+            return Err(Error::new(
+                ErrorKind::Timeout,
+                "library threads are still running (a callback has not returned)",
             ));
         }
         // Fully torn down: as if never opened (nats.c then answers
