@@ -55,6 +55,9 @@ pub(crate) fn wait_connections_freed(deadline: Option<Instant>) -> bool {
 
 impl Drop for ConnInner {
     fn drop(&mut self) {
+        if let Some(x) = &self.ext {
+            x.release(self.id);
+        }
         *LIVE_CONNS.lock() -= 1;
         CONN_FREED.notify_all();
     }
@@ -253,6 +256,8 @@ pub(crate) struct ConnInner {
     callbacks: Arc<InFlight>,
     /// Asynchronous errors queued for the error callback (bounded).
     err_backlog: Arc<Mutex<ErrBacklog>>,
+    /// The application's event loop, if it polls the socket.
+    ext: Option<crate::evloop::Ext>,
 }
 
 /// What a connection may queue for its error callback: a server that sends
@@ -648,6 +653,29 @@ impl ConnInner {
         self.id
     }
 
+    /// The application's event loop side, if it polls the socket.
+    pub(crate) fn ext(&self) -> Option<&crate::evloop::Ext> {
+        self.ext.as_ref()
+    }
+
+    /// The engine has output to write.
+    pub(crate) fn has_output(&self) -> bool {
+        self.lock().engine.has_output()
+    }
+
+    /// Sends a command to this connection's io loop.
+    pub(crate) fn send_io(&self, cmd: Cmd) {
+        self.io.send(cmd);
+    }
+
+    /// A handle for callbacks (does not keep the connection open).
+    pub(crate) fn view_of(inner: &Arc<ConnInner>) -> Connection {
+        Connection {
+            inner: inner.clone(),
+            _guard: None,
+        }
+    }
+
     pub(crate) fn io_buf_size(&self) -> usize {
         self.opts.io_buf_size
     }
@@ -925,7 +953,14 @@ impl ConnInner {
         let mut step = Step::None;
         for ev in events.drain(..) {
             match ev {
-                Event::Connected { .. } => self.on_connected(st),
+                Event::Connected { .. } => {
+                    self.on_connected(st);
+                    if self.ext.is_some() {
+                        step = Step::Attach {
+                            generation: st.generation,
+                        };
+                    }
+                }
                 Event::Pong => {
                     self.cond.notify_all();
                 }
@@ -1778,7 +1813,7 @@ impl ConnInner {
         self.me.upgrade()
     }
 
-    fn is_closed(&self) -> bool {
+    pub(crate) fn is_closed(&self) -> bool {
         self.lock().mode == Mode::Closed
     }
 
@@ -1960,7 +1995,49 @@ impl Connection {
     /// # Errors
     /// As [`Connection::connect`].
     pub fn connect_with(opts: Options) -> Result<Connection> {
-        Self::connect_inner(opts).map(|(c, _)| c)
+        let (c, connected) = Self::connect_inner(opts)?;
+        c.first_attach(connected)?;
+        Ok(c)
+    }
+
+    /// With an application's event loop ([`Options::event_loop`]): the
+    /// first `attach`, on this (the connecting) thread. An error closes the
+    /// connection and is returned. `connected`: false when the connect
+    /// returned while retrying in the background (later sockets are
+    /// attached from the library's io thread).
+    pub(crate) fn first_attach(&self, connected: bool) -> Result<()> {
+        let Some(x) = self.inner.ext() else {
+            return Ok(());
+        };
+        if !connected {
+            x.no_first_attach();
+            return Ok(());
+        }
+        let deadline = Instant::now() + self.inner.opts.timeout.max(Duration::from_secs(1));
+        if let Err(e) = x.first_attach(&self.inner, deadline) {
+            self.close();
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    /// With an application's event loop ([`Options::event_loop`]): the
+    /// socket is readable. Reads once and handles what was read. Does
+    /// nothing without an event loop, or once the socket was taken back
+    /// (lost, closed). nats.c: `natsConnection_ProcessReadEvent`.
+    pub fn process_read_event(&self) {
+        if let Some(x) = self.inner.ext() {
+            x.read_event(&self.inner);
+        }
+    }
+
+    /// With an application's event loop: the socket is writable. Writes
+    /// what is pending; removes write polling once everything is written.
+    /// nats.c: `natsConnection_ProcessWriteEvent`.
+    pub fn process_write_event(&self) {
+        if let Some(x) = self.inner.ext() {
+            x.write_event(&self.inner);
+        }
     }
 
     /// Connects; the flag is false when no server answered yet and the
@@ -1995,6 +2072,7 @@ impl Connection {
             credentials_step: opts.auth.needs_step(),
         };
         let bound = first_connect_bound(&opts, pool.len());
+        let opts_event_loop = opts.event_loop.clone();
         *LIVE_CONNS.lock() += 1;
         let inner = Arc::new_cyclic(|me| ConnInner {
             id: NEXT_CONN_ID.fetch_add(1, Ordering::Relaxed),
@@ -2027,6 +2105,7 @@ impl Connection {
             me: me.clone(),
             callbacks: Arc::new(InFlight::default()),
             err_backlog: Arc::default(),
+            ext: opts_event_loop.map(crate::evloop::Ext::new),
         });
         inner.io.send(Cmd::Add(inner.clone()));
         let result = {
@@ -2637,6 +2716,13 @@ impl Connection {
     /// (returns at once when called from a callback).
     pub(crate) fn wait_callbacks(&self) {
         self.inner.callbacks.wait_idle();
+    }
+
+    /// With an event loop: no socket is attached from now on (the
+    /// connection is being destroyed). True if the loop ever had one: its
+    /// `detach` is then owed (or done).
+    pub(crate) fn seal_event_loop(&self) -> bool {
+        self.inner.ext().is_some_and(|x| x.seal())
     }
 
     /// The connection status.

@@ -89,6 +89,9 @@ pub(crate) enum Step {
     },
     /// Upgrade the socket of `generation` to TLS (the INFO asked for it).
     StartTls { generation: u64, start: TlsStart },
+    /// The handshake on the socket of `generation` is done: hand it over to
+    /// the application's event loop (`Options::event_loop`).
+    Attach { generation: u64 },
     /// Drop the current socket with this cause.
     Lose(Error),
 }
@@ -188,9 +191,7 @@ fn spawn_loop() -> io::Result<Arc<LoopHandle>> {
             rx,
             conns: HashMap::new(),
             timers: BinaryHeap::new(),
-            rbuf: vec![0u8; READ_BUF],
-            ops: Vec::new(),
-            events: Vec::new(),
+            scratch: Scratch::default(),
             unread: Vec::new(),
         };
         // A panic here must not unwind further: every connection on this
@@ -207,8 +208,8 @@ fn spawn_loop() -> io::Result<Arc<LoopHandle>> {
 }
 
 /// A socket of a connection, with its parser and write buffer.
-struct Sock {
-    stream: TcpStream,
+pub(crate) struct Sock {
+    pub(crate) stream: TcpStream,
     /// The TLS session over `stream`, once started.
     tls: Option<Box<rustls::ClientConnection>>,
     /// TLS to start as soon as the TCP connection is up (handshake first).
@@ -225,6 +226,35 @@ struct Sock {
     blocked: bool,
 }
 
+impl Sock {
+    /// Everything taken from the connection was written.
+    pub(crate) fn drained(&self) -> bool {
+        self.wpos >= self.wbuf.len() && self.tls.as_ref().is_none_or(|t| !t.wants_write())
+    }
+
+    /// Generation, stream, write buffer and what of it was written.
+    pub(crate) fn into_parts(self) -> (u64, TcpStream, Vec<u8>, usize) {
+        (self.generation, self.stream, self.wbuf, self.wpos)
+    }
+}
+
+/// Buffers for reading: bytes, parsed operations, connection events.
+pub(crate) struct Scratch {
+    rbuf: Vec<u8>,
+    ops: Vec<ServerOp>,
+    events: Vec<crate::engine::Event>,
+}
+
+impl Default for Scratch {
+    fn default() -> Self {
+        Scratch {
+            rbuf: vec![0u8; READ_BUF],
+            ops: Vec::new(),
+            events: Vec::new(),
+        }
+    }
+}
+
 /// A connection served by the loop; `sock` is `None` between attempts.
 struct Entry {
     conn: Arc<ConnInner>,
@@ -236,15 +266,13 @@ struct Loop {
     rx: Receiver<Cmd>,
     conns: HashMap<usize, Entry>,
     timers: BinaryHeap<Reverse<(Instant, usize)>>,
-    rbuf: Vec<u8>,
-    ops: Vec<ServerOp>,
-    events: Vec<crate::engine::Event>,
+    scratch: Scratch,
     /// Sockets that used up their read budget with data left: served again
     /// on the next turn (mio is edge-triggered: no new event would come).
     unread: Vec<usize>,
 }
 
-enum Outcome {
+pub(crate) enum Outcome {
     Ok,
     Lost(Error),
 }
@@ -322,19 +350,26 @@ impl Loop {
                     }
                 }
                 Ok(Cmd::Kill { id, cause }) => {
-                    if self.conns.get(&id).is_some_and(|e| e.sock.is_some()) {
+                    if self.conns.get(&id).is_some_and(|e| {
+                        e.sock.is_some() || e.conn.ext().is_some_and(|x| x.has_socket())
+                    }) {
                         self.apply(id, Step::Lose(cause));
                     }
                 }
                 Ok(Cmd::Remove(id)) => {
-                    if let Some(mut e) = self.conns.remove(&id)
-                        && let Some(mut s) = e.sock.take()
-                    {
+                    let Some(mut e) = self.conns.remove(&id) else {
+                        continue;
+                    };
+                    if let Some(mut s) = e.sock.take() {
                         if s.tcp_up {
                             // Best effort: hand what is queued to the kernel.
                             let _ = write_out(&e.conn, &mut s);
                         }
                         let _ = self.poll.registry().deregister(&mut s.stream);
+                    }
+                    if let Some(x) = e.conn.ext() {
+                        let _ = x.take_back(&e.conn, true);
+                        x.detach();
                     }
                 }
                 Ok(Cmd::Exit) => {
@@ -367,6 +402,7 @@ impl Loop {
                     tls_first,
                 } => self.adopt(id, stream, generation, tls_first),
                 Step::StartTls { generation, start } => self.start_tls(id, generation, start),
+                Step::Attach { generation } => self.export(id, generation),
             };
         }
         self.schedule(id);
@@ -377,13 +413,36 @@ impl Loop {
         let Some(entry) = self.conns.get_mut(&id) else {
             return Step::None;
         };
+        let conn = entry.conn.clone();
         let Some(mut s) = entry.sock.take() else {
+            // Handed over to the application's loop: take it back.
+            return match conn.ext().and_then(|x| x.take_back(&conn, false)) {
+                Some((generation, wbuf, wpos)) => {
+                    conn.socket_lost(generation, e, &wbuf, wpos.min(wbuf.len()))
+                }
+                None => Step::None,
+            };
+        };
+        let _ = self.poll.registry().deregister(&mut s.stream);
+        let from = s.wpos.min(s.wbuf.len());
+        conn.socket_lost(s.generation, e, &s.wbuf, from)
+    }
+
+    /// Hands the connection's socket (its handshake done) over to the
+    /// application's event loop.
+    fn export(&mut self, id: usize, generation: u64) -> Step {
+        let Some(entry) = self.conns.get_mut(&id) else {
+            return Step::None;
+        };
+        let conn = entry.conn.clone();
+        let Some(x) = conn.ext() else {
+            return Step::None;
+        };
+        let Some(mut s) = entry.sock.take_if(|s| s.generation == generation) else {
             return Step::None;
         };
         let _ = self.poll.registry().deregister(&mut s.stream);
-        let conn = entry.conn.clone();
-        let from = s.wpos.min(s.wbuf.len());
-        conn.socket_lost(s.generation, e, &s.wbuf, from)
+        x.export(&conn, s)
     }
 
     fn open(
@@ -497,6 +556,14 @@ impl Loop {
             return;
         };
         let Some(s) = entry.sock.as_mut() else {
+            if let Some(x) = entry.conn.ext() {
+                // Handed over: the application's loop writes.
+                let conn = entry.conn.clone();
+                let step = x.want_write(&conn);
+                // Also re-arms the connection's timer (pings).
+                self.apply(id, step);
+                return;
+            }
             // No socket: output waits in the engine for the next connection.
             entry.conn.clear_write_signal();
             return;
@@ -555,33 +622,8 @@ impl Loop {
             let Some(s) = entry.sock.as_mut() else {
                 return Step::None;
             };
-            if s.tls.is_some() {
-                match self.read_tls(id) {
-                    Some(step) => return step,
-                    None => continue,
-                }
-            }
-            let n = match s.stream.read(&mut self.rbuf) {
-                Ok(0) => {
-                    return Step::Lose(Error::new(
-                        ErrorKind::ConnectionClosed,
-                        "connection closed by the server",
-                    ));
-                }
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Step::None,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Step::Lose(Error::from(e)),
-            };
-            let ops = &mut self.ops;
-            let parsed = s.parser.parse(&self.rbuf[..n], &mut |op| ops.push(op));
             let conn = entry.conn.clone();
-            // Ops parsed before a parse error still count.
-            let step = conn.process(&mut self.ops, &mut self.events);
-            if let Err(e) = parsed {
-                return Step::Lose(e);
-            }
-            if !matches!(step, Step::None) {
+            if let Some(step) = read_once(s, &conn, &mut self.scratch) {
                 return step;
             }
         }
@@ -589,71 +631,6 @@ impl Loop {
             self.unread.push(id);
         }
         Step::None
-    }
-
-    /// One read of TLS records: decrypts, feeds the plaintext to the parser
-    /// and the connection. `None`: read again; `Some(step)`: stop reading.
-    fn read_tls(&mut self, id: usize) -> Option<Step> {
-        let entry = self.conns.get_mut(&id)?;
-        let conn = entry.conn.clone();
-        let s = entry.sock.as_mut()?;
-        let tls = s.tls.as_mut()?;
-        match tls.read_tls(&mut s.stream) {
-            Ok(0) => {
-                return Some(Step::Lose(Error::new(
-                    ErrorKind::ConnectionClosed,
-                    "connection closed by the server",
-                )));
-            }
-            Ok(_) => {}
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Some(Step::None),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => return None,
-            Err(e) => return Some(Step::Lose(Error::from(e))),
-        }
-        let state = match tls.process_new_packets() {
-            Ok(st) => st,
-            Err(e) => {
-                // Let the server know why (best effort: the alert is queued).
-                let _ = tls.write_tls(&mut s.stream);
-                return Some(Step::Lose(handshake_error(&e)));
-            }
-        };
-        let closed = state.peer_has_closed();
-        let mut step = Step::None;
-        if s.tls_handshaking && !tls.is_handshaking() {
-            s.tls_handshaking = false;
-            step = conn.tls_established(s.generation, &mut self.events);
-        }
-        loop {
-            let n = match tls.reader().read(&mut self.rbuf) {
-                Ok(0) => break,
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(e) => return Some(Step::Lose(Error::from(e))),
-            };
-            let ops = &mut self.ops;
-            let parsed = s.parser.parse(&self.rbuf[..n], &mut |op| ops.push(op));
-            let st = conn.process(&mut self.ops, &mut self.events);
-            if let Err(e) = parsed {
-                return Some(Step::Lose(e));
-            }
-            if matches!(step, Step::None) {
-                step = st;
-            }
-            if !matches!(step, Step::None) {
-                return Some(step);
-            }
-        }
-        if closed {
-            return Some(Step::Lose(Error::new(
-                ErrorKind::ConnectionClosed,
-                "connection closed by the server",
-            )));
-        }
-        if !matches!(step, Step::None) {
-            return Some(step);
-        }
-        None
     }
 
     fn schedule(&mut self, id: usize) {
@@ -681,7 +658,7 @@ impl Loop {
                 continue;
             };
             let conn = e.conn.clone();
-            match conn.on_timer(now, &mut self.events) {
+            match conn.on_timer(now, &mut self.scratch.events) {
                 Step::None => self.serve(id, false, true),
                 step => self.apply(id, step),
             }
@@ -689,8 +666,99 @@ impl Loop {
     }
 }
 
+/// One read from `s` (plain, or TLS records and the plaintext they hold),
+/// its operations handled by `conn`. `None`: data was read, there may be
+/// more; `Some(Step::None)`: nothing more to read now; `Some(step)`: stop
+/// reading and carry out `step`.
+pub(crate) fn read_once(s: &mut Sock, conn: &Arc<ConnInner>, sc: &mut Scratch) -> Option<Step> {
+    if s.tls.is_some() {
+        return read_tls(s, conn, sc);
+    }
+    let n = match s.stream.read(&mut sc.rbuf) {
+        Ok(0) => {
+            return Some(Step::Lose(Error::new(
+                ErrorKind::ConnectionClosed,
+                "connection closed by the server",
+            )));
+        }
+        Ok(n) => n,
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Some(Step::None),
+        Err(e) if e.kind() == io::ErrorKind::Interrupted => return None,
+        Err(e) => return Some(Step::Lose(Error::from(e))),
+    };
+    let ops = &mut sc.ops;
+    let parsed = s.parser.parse(&sc.rbuf[..n], &mut |op| ops.push(op));
+    // Ops parsed before a parse error still count.
+    let step = conn.process(&mut sc.ops, &mut sc.events);
+    if let Err(e) = parsed {
+        return Some(Step::Lose(e));
+    }
+    (!matches!(step, Step::None)).then_some(step)
+}
+
+/// [`read_once`] for a TLS socket.
+fn read_tls(s: &mut Sock, conn: &Arc<ConnInner>, sc: &mut Scratch) -> Option<Step> {
+    let tls = s.tls.as_mut()?;
+    match tls.read_tls(&mut s.stream) {
+        Ok(0) => {
+            return Some(Step::Lose(Error::new(
+                ErrorKind::ConnectionClosed,
+                "connection closed by the server",
+            )));
+        }
+        Ok(_) => {}
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Some(Step::None),
+        Err(e) if e.kind() == io::ErrorKind::Interrupted => return None,
+        Err(e) => return Some(Step::Lose(Error::from(e))),
+    }
+    let state = match tls.process_new_packets() {
+        Ok(st) => st,
+        Err(e) => {
+            // Let the server know why (best effort: the alert is queued).
+            let _ = tls.write_tls(&mut s.stream);
+            return Some(Step::Lose(handshake_error(&e)));
+        }
+    };
+    let closed = state.peer_has_closed();
+    let mut step = Step::None;
+    if s.tls_handshaking && !tls.is_handshaking() {
+        s.tls_handshaking = false;
+        step = conn.tls_established(s.generation, &mut sc.events);
+    }
+    loop {
+        let n = match tls.reader().read(&mut sc.rbuf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+            Err(e) => return Some(Step::Lose(Error::from(e))),
+        };
+        let ops = &mut sc.ops;
+        let parsed = s.parser.parse(&sc.rbuf[..n], &mut |op| ops.push(op));
+        let st = conn.process(&mut sc.ops, &mut sc.events);
+        if let Err(e) = parsed {
+            return Some(Step::Lose(e));
+        }
+        if matches!(step, Step::None) {
+            step = st;
+        }
+        if !matches!(step, Step::None) {
+            return Some(step);
+        }
+    }
+    if closed {
+        return Some(Step::Lose(Error::new(
+            ErrorKind::ConnectionClosed,
+            "connection closed by the server",
+        )));
+    }
+    if !matches!(step, Step::None) {
+        return Some(step);
+    }
+    None
+}
+
 /// Writes the connection's output until done or the socket would block.
-fn write_out(conn: &ConnInner, c: &mut Sock) -> Outcome {
+pub(crate) fn write_out(conn: &ConnInner, c: &mut Sock) -> Outcome {
     if !c.tcp_up {
         return Outcome::Ok;
     }

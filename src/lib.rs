@@ -44,6 +44,7 @@ mod dispatch;
 mod driver;
 mod engine;
 pub mod error;
+mod evloop;
 pub mod ffi;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
@@ -64,9 +65,12 @@ pub use delivery::{pool_size as delivery_pool_size, set_pool_size as set_deliver
 pub use driver::set_io_threads;
 pub use engine::Statistics;
 pub use error::{Error, ErrorKind, Result};
+pub use evloop::process_close_event;
 pub use headers::Headers;
 pub use message::Message;
-pub use options::{ConnCallback, DEFAULT_URL, ErrorCallback, Options, ReconnectDelayCallback};
+pub use options::{
+    ConnCallback, DEFAULT_URL, ErrorCallback, EventLoop, Options, ReconnectDelayCallback,
+};
 pub use proto::ServerInfo;
 
 /// Signs `data` with an encoded NKey seed (`SU...`): the raw 64-byte

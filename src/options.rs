@@ -27,6 +27,33 @@ pub type ProxyConnectHandler =
 /// concerned (if any; compare with [`crate::Subscription::sid`]) and the error.
 pub type ErrorCallback = Arc<dyn Fn(&Connection, Option<u64>, &Error) + Send + Sync>;
 
+/// An application's event loop that polls the connection's socket instead
+/// of the library's io loop (nats.c's `natsOptions_SetEventLoop`); see
+/// [`Options::event_loop`].
+///
+/// `data` is the loop's own value for this connection: 0 before the first
+/// [`EventLoop::attach`], which may set it; the same value is passed back
+/// to every later call, across reconnects. The calls may come from any
+/// thread; they must not call [`Connection::process_read_event`] or
+/// [`Connection::process_write_event`] themselves (schedule them instead).
+pub trait EventLoop: Send + Sync {
+    /// A connected socket to poll for reading from now on (every
+    /// (re)connection): when it is readable, call
+    /// [`Connection::process_read_event`]. The first call runs on the thread
+    /// that connects, before the connect returns; an error fails the connect.
+    fn attach(&self, data: &mut usize, conn: &Connection, socket: i32) -> Result<()>;
+    /// Add or remove read polling. Removing it means the socket is being
+    /// dropped: once the loop has stopped polling it, call
+    /// [`crate::process_close_event`] with it.
+    fn read(&self, data: usize, add: bool) -> Result<()>;
+    /// Add or remove write polling: while it is on, call
+    /// [`Connection::process_write_event`] whenever the socket is writable.
+    fn write(&self, data: usize, add: bool) -> Result<()>;
+    /// The connection is closed: release what was kept for it (called once,
+    /// after the socket's polling was removed).
+    fn detach(&self, data: usize) -> Result<()>;
+}
+
 /// Options for a connection. Build with the chained setters, then call
 /// [`Options::connect`].
 ///
@@ -93,6 +120,7 @@ pub struct Options {
     pub(crate) connected_cb: Option<ConnCallback>,
     pub(crate) discovered_servers_cb: Option<ConnCallback>,
     pub(crate) lame_duck_cb: Option<ConnCallback>,
+    pub(crate) event_loop: Option<Arc<dyn EventLoop>>,
 }
 
 impl Default for Options {
@@ -143,6 +171,7 @@ impl Default for Options {
             connected_cb: None,
             discovered_servers_cb: None,
             lame_duck_cb: None,
+            event_loop: None,
         }
     }
 }
@@ -288,6 +317,17 @@ impl Options {
         F: Fn(&str, u16) -> crate::error::Result<std::net::TcpStream> + Send + Sync + 'static,
     {
         self.proxy_connect = Some(Arc::new(f));
+        self
+    }
+
+    /// Let the application's event loop poll the socket (see [`EventLoop`]):
+    /// the library then reads and writes only when the loop calls
+    /// [`Connection::process_read_event`] and
+    /// [`Connection::process_write_event`]. Connecting, reconnecting, pings
+    /// and timeouts stay with the library's io loop, which hands each new
+    /// socket over once its handshake is done.
+    pub fn event_loop(mut self, l: Arc<dyn EventLoop>) -> Self {
+        self.event_loop = Some(l);
         self
     }
 

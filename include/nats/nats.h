@@ -304,6 +304,36 @@ typedef void (*natsMsgHandler)(natsConnection *nc,
                                void *closure);
 
 /**
+ * Attaches a (re)connected socket to the event loop: start polling it for
+ * reading. `*userData` is NULL the first time (store your state there);
+ * after a reconnect it holds what you stored. The first call runs on the
+ * thread calling `natsConnection_Connect`.
+ */
+typedef natsStatus (*natsEvLoop_Attach)(void **userData,
+                                        void *loop,
+                                        natsConnection *nc,
+                                        natsSock socket);
+
+/**
+ * Adds (`add` true) or removes read polling. Removal means the socket is
+ * being closed: once no longer polled, call
+ * `natsConnection_ProcessCloseEvent` with it.
+ */
+typedef natsStatus (*natsEvLoop_ReadAddRemove)(void *userData, bool add);
+
+/**
+ * Adds (`add` true) or removes write polling; while added, call
+ * `natsConnection_ProcessWriteEvent` when the socket is writable.
+ */
+typedef natsStatus (*natsEvLoop_WriteAddRemove)(void *userData, bool add);
+
+/**
+ * The connection is closed: release the state kept for it, then call
+ * `natsConnection_ProcessDetachedEvent`.
+ */
+typedef natsStatus (*natsEvLoop_Detach)(void *userData);
+
+/**
  * Called when a library thread starts (`natsClientConfig.ThreadStartedHandler`).
  */
 typedef void (*natsThreadStartedHandler)(void *closure);
@@ -1108,6 +1138,78 @@ NATS_EXTERN int natsConnection_Buffered(natsConnection *nc);
  * `nc` NULL or valid.
  */
 NATS_EXTERN natsStatus natsConnection_HasHeaderSupport(natsConnection *nc);
+
+/**
+ * Sets the application's event loop that polls the connection's socket
+ * (all arguments must be non-NULL, else `NATS_INVALID_ARG`). The library
+ * keeps connecting, reconnecting, pings and timeouts on its own io thread
+ * and hands each connected socket to the loop with `attachCb`.
+ *
+ * Contract (nats.c's current one): the first `attachCb` runs on the thread
+ * calling `natsConnection_Connect`; later ones (after a reconnect) and the
+ * read/write/detach callbacks may run on a library thread. When a socket
+ * is dropped, write then read polling are removed; the adapter calls
+ * `natsConnection_ProcessCloseEvent` once it stopped polling it (the
+ * library never closes an attached socket under the loop). At close,
+ * `detachCb` runs once; the adapter calls
+ * `natsConnection_ProcessDetachedEvent` when done, and the connection's
+ * memory is kept until then (also after `natsConnection_Destroy`), so events
+ * already queued in the loop are harmless. Adapters written for nats.c 3.4
+ * never call the two: their sockets are closed when the next socket of the
+ * connection is attached, but the connection is never freed (as with nats.c
+ * 3.5 and later).
+ *
+ * # Safety
+ * `opts` NULL or valid; the callbacks callable as described, with `loop`.
+ */
+NATS_EXTERN
+natsStatus natsOptions_SetEventLoop(natsOptions *opts,
+                                    void *loop,
+                                    natsEvLoop_Attach attachCb,
+                                    natsEvLoop_ReadAddRemove readCb,
+                                    natsEvLoop_WriteAddRemove writeCb,
+                                    natsEvLoop_Detach detachCb);
+
+/**
+ * The connection's socket is readable (called by the event loop adapter):
+ * reads once and handles what came. Does nothing for NULL, without an
+ * event loop, or once the socket was dropped or the connection closed.
+ *
+ * # Safety
+ * `nc` NULL or a connection not yet freed (see `natsOptions_SetEventLoop`).
+ */
+NATS_EXTERN void natsConnection_ProcessReadEvent(natsConnection *nc);
+
+/**
+ * The connection's socket is writable (called by the event loop adapter):
+ * writes what is pending, and removes write polling once all is written.
+ *
+ * # Safety
+ * As `natsConnection_ProcessReadEvent`.
+ */
+NATS_EXTERN void natsConnection_ProcessWriteEvent(natsConnection *nc);
+
+/**
+ * The event loop stopped polling `*socket` after its read polling was
+ * removed: the socket is closed and `*socket` set to -1. Only a socket
+ * this library handed to a loop and has not closed is closed; anything
+ * else (NULL, -1, another descriptor) is left alone (nats.c would close
+ * whatever descriptor it is given).
+ *
+ * # Safety
+ * `socket` NULL or writable.
+ */
+NATS_EXTERN void natsConnection_ProcessCloseEvent(natsSock *socket);
+
+/**
+ * The event loop adapter released what it kept for the connection (after
+ * `detachCb`): the library may now free it if `natsConnection_Destroy` was
+ * called.
+ *
+ * # Safety
+ * `nc` NULL or a connection whose detach callback ran.
+ */
+NATS_EXTERN void natsConnection_ProcessDetachedEvent(natsConnection *nc);
 
 /**
  * Creates an empty header map.

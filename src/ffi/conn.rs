@@ -66,6 +66,29 @@ pub struct natsConnection {
     /// The name from the options, returned by `natsConnection_GetName`
     /// (kept here so the pointer lives as long as the connection).
     name: Option<CString>,
+    /// With an event loop: `DESTROYED` and `DETACHED` as they happen; the
+    /// memory is freed by whichever of `natsConnection_Destroy` and
+    /// `natsConnection_ProcessDetachedEvent` comes second.
+    loop_state: std::sync::atomic::AtomicU8,
+}
+
+const DESTROYED: u8 = 1;
+const DETACHED: u8 = 2;
+
+/// `natsConnection_ProcessDetachedEvent`: frees the connection if it was
+/// destroyed already.
+///
+/// # Safety
+/// `nc` from Connect, not freed (freeing needs both calls).
+pub(crate) unsafe fn loop_detached(nc: *mut natsConnection) {
+    // SAFETY: per the contract, not freed yet.
+    let prev = unsafe { &*nc }
+        .loop_state
+        .fetch_or(DETACHED, Ordering::AcqRel);
+    if prev & DESTROYED != 0 && prev & DETACHED == 0 {
+        // SAFETY: from Box::into_raw in connect; both calls came: ours now.
+        drop(unsafe { Box::from_raw(nc) });
+    }
 }
 
 /// Tells callbacks when `natsConnection_Connect` has published the handle.
@@ -75,20 +98,20 @@ pub struct natsConnection {
 /// start while `Connect` is still returning); its trampoline waits here so
 /// that it gets the handle instead of being skipped.
 #[derive(Default)]
-struct Published {
+pub(crate) struct Published {
     done: Mutex<bool>,
     cond: Condvar,
 }
 
 impl Published {
-    fn set(&self) {
+    pub(crate) fn set(&self) {
         *self.done.lock() = true;
         self.cond.notify_all();
     }
 
     /// The connection for a callback: waits until `connect` has finished,
     /// then returns the handle (NULL if connect failed or it was destroyed).
-    fn handle(&self, me: &AtomicPtr<natsConnection>) -> *mut natsConnection {
+    pub(crate) fn handle(&self, me: &AtomicPtr<natsConnection>) -> *mut natsConnection {
         let mut done = self.done.lock();
         while !*done {
             self.cond.wait(&mut done);
@@ -171,6 +194,13 @@ fn rust_options(
             },
         ));
     }
+    if let Some(cb) = o.ev_loop {
+        opts.event_loop = Some(Arc::new(super::evloop::CEventLoop::new(
+            cb,
+            me.clone(),
+            published.clone(),
+        )));
+    }
     opts
 }
 
@@ -198,8 +228,17 @@ fn connect(
         subs,
         last_error_text: Mutex::new(CString::default()),
         name,
+        loop_state: std::sync::atomic::AtomicU8::new(0),
     }));
     me.store(p, Ordering::Release);
+    // Callbacks (and the event loop's first attach, below) may use it now.
+    published.set();
+    // SAFETY: just made above; not yet given to the caller.
+    if let Err(e) = unsafe { &*p }.conn.first_attach(connected) {
+        // SAFETY: as above; never given out.
+        unsafe { destroy(p) };
+        return Err(e);
+    }
     *out = p;
     if connected {
         Ok(())
@@ -621,13 +660,32 @@ pub unsafe extern "C" fn natsConnection_Destroy(nc: *mut natsConnection) {
         if nc.is_null() {
             return;
         }
-        // SAFETY: from Box::into_raw in connect; ownership returns here.
-        let b = unsafe { Box::from_raw(nc) };
-        b.conn.close();
-        b.conn.wait_callbacks();
-        b.me.store(ptr::null_mut(), Ordering::Release);
-        drop(b);
+        // SAFETY: from Connect, destroyed once (the contract).
+        unsafe { destroy(nc) };
     })
+}
+
+/// Closes the connection, waits for its callbacks, and frees it, unless an
+/// event loop adapter still holds it (then `ProcessDetachedEvent` frees it).
+///
+/// # Safety
+/// `nc` from Connect, destroyed once.
+unsafe fn destroy(nc: *mut natsConnection) {
+    // SAFETY: live until freed below (or by ProcessDetachedEvent).
+    let b = unsafe { &*nc };
+    b.conn.close();
+    b.conn.wait_callbacks();
+    b.me.store(ptr::null_mut(), Ordering::Release);
+    // No attach after this; if the loop ever had the socket, it holds `nc`
+    // until it reports the detach.
+    if b.conn.seal_event_loop() {
+        let prev = b.loop_state.fetch_or(DESTROYED, Ordering::AcqRel);
+        if prev & DETACHED == 0 {
+            return;
+        }
+    }
+    // SAFETY: from Box::into_raw in connect; nobody else frees it.
+    drop(unsafe { Box::from_raw(nc) });
 }
 
 /// The connection status (`NATS_CONN_STATUS_CLOSED` for NULL).

@@ -15,6 +15,7 @@ use crate::error::{Error, ErrorKind, Result};
 
 pub mod auth;
 pub mod conn;
+pub mod evloop;
 mod header;
 pub mod inbox;
 pub mod library;

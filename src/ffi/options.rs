@@ -99,6 +99,7 @@ pub struct natsOptions {
     pub(crate) lame_duck: Option<ConnCb>,
     pub(crate) reconnect_delay: Option<DelayCb>,
     pub(crate) err: Option<ErrCb>,
+    pub(crate) ev_loop: Option<super::evloop::EvLoopCb>,
 }
 
 /// Runs `f` on the options behind `opts` (NULL → `NATS_INVALID_ARG`).
