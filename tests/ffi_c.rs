@@ -572,13 +572,20 @@ fn sweep_every_function() {
         .output()
         .expect("cannot run nm");
     assert!(nm.status.success(), "nm -D {} failed", cdylib.display());
-    let exported: Vec<String> = String::from_utf8_lossy(&nm.stdout)
+    let nm_out = String::from_utf8_lossy(&nm.stdout);
+    // Only the C API is exported: functions, nothing of Rust's (a
+    // version script keeps the rest local).
+    let not_functions: Vec<&str> = nm_out
         .lines()
-        .filter_map(|l| {
-            let mut f = l.split_whitespace().rev();
-            let (name, kind) = (f.next()?, f.next()?);
-            (kind == "T" && !name.starts_with('_')).then(|| name.to_string())
-        })
+        .filter(|l| !l.split_whitespace().rev().nth(1).is_some_and(|k| k == "T"))
+        .collect();
+    assert!(
+        not_functions.is_empty(),
+        "exported symbols that are not API functions: {not_functions:?}"
+    );
+    let exported: Vec<String> = nm_out
+        .lines()
+        .filter_map(|l| l.split_whitespace().last().map(str::to_string))
         .collect();
     let missing: Vec<&String> = exported.iter().filter(|n| !swept.contains(n)).collect();
     assert!(
@@ -586,6 +593,12 @@ fn sweep_every_function() {
         "{} exported functions, {} swept; exported but not swept: {missing:?}",
         exported.len(),
         swept.len()
+    );
+    // And every function the header declares is exported.
+    let unexported: Vec<&String> = swept.iter().filter(|n| !exported.contains(n)).collect();
+    assert!(
+        unexported.is_empty(),
+        "declared in include/nats/nats.h but not exported: {unexported:?}"
     );
 }
 
