@@ -152,6 +152,12 @@ main(void)
         CHECK(n == 3 && ((maj << 16) | (min << 8) | pat) == nats_GetVersionNumber(),
               "nats_GetVersion() matches nats_GetVersionNumber()");
     }
+#ifdef NATS_EXT_LIBNATS_RS_VERSION
+    /* Our own release, beside the nats.c API level (ours only). */
+    v = natsLib_GetLibnatsRsVersion();
+    CHECK(v != NULL && v[0] >= '0' && v[0] <= '9' && strchr(v, '.') != NULL,
+          "natsLib_GetLibnatsRsVersion() is a version");
+#endif
 
     HARNESS_END();
 }

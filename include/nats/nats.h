@@ -62,6 +62,10 @@ typedef char                        natsInbox;
  * natsConnection_GetHealth() are available (see natsConnection_GetHealth). */
 #define NATS_EXT_CONN_HEALTH 1
 
+/* Extension (not in nats.c): defined when natsLib_GetLibnatsRsVersion()
+ * (this library's own release, beside nats_GetVersion's API level) exists. */
+#define NATS_EXT_LIBNATS_RS_VERSION 1
+
 /* Extension (not in nats.c): another name for NATS_STALE_CONNECTION (the
  * natsStatus value below; the macro expands where it is used). */
 #define NATS_ERR_STALE_CONNECTION NATS_STALE_CONNECTION
@@ -1448,7 +1452,10 @@ NATS_EXTERN void nats_Close(void);
 NATS_EXTERN natsStatus nats_CloseAndWait(int64_t timeout);
 
 /**
- * Returns the library's version string, e.g. "3.14.0".
+ * Returns the version of the nats.c API this library implements, "3.14.0"
+ * (the same as `NATS_VERSION_STRING` in this header): programs that check
+ * it against nats.c's numbers see a nats.c 3.14. Our own release is
+ * `natsLib_GetLibnatsRsVersion()`.
  *
  * Ownership: a static string; do not free it.
  *
@@ -1458,13 +1465,26 @@ NATS_EXTERN natsStatus nats_CloseAndWait(int64_t timeout);
 NATS_EXTERN const char *nats_GetVersion(void);
 
 /**
- * Returns the library's version as a number, `0xMMmmpp` (0x030E00 for
- * 3.14.0).
+ * Returns the nats.c API version as a number, `0xMMmmpp` (0x030E00 for
+ * 3.14.0); see `nats_GetVersion`.
  *
  * # Safety
  * None.
  */
 NATS_EXTERN uint32_t nats_GetVersionNumber(void);
+
+/**
+ * Extension (not in nats.c): the version of libnats-rs itself (its crate
+ * version, e.g. "0.1.0"), as opposed to the nats.c API level that
+ * `nats_GetVersion` reports. `NATS_EXT_LIBNATS_RS_VERSION` is defined
+ * where this exists.
+ *
+ * Ownership: a static string; do not free it.
+ *
+ * # Safety
+ * None.
+ */
+NATS_EXTERN const char *natsLib_GetLibnatsRsVersion(void);
 
 /**
  * Checks that the header a program was compiled with suits this library;

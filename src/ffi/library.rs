@@ -247,7 +247,10 @@ pub unsafe extern "C" fn nats_CloseAndWait(timeout: i64) -> natsStatus {
     })
 }
 
-/// Returns the library's version string, e.g. "3.14.0".
+/// Returns the version of the nats.c API this library implements, "3.14.0"
+/// (the same as `NATS_VERSION_STRING` in this header): programs that check
+/// it against nats.c's numbers see a nats.c 3.14. Our own release is
+/// `natsLib_GetLibnatsRsVersion()`.
 ///
 /// Ownership: a static string; do not free it.
 ///
@@ -258,8 +261,8 @@ pub unsafe extern "C" fn nats_GetVersion() -> *const c_char {
     VERSION.as_ptr()
 }
 
-/// Returns the library's version as a number, `0xMMmmpp` (0x030E00 for
-/// 3.14.0).
+/// Returns the nats.c API version as a number, `0xMMmmpp` (0x030E00 for
+/// 3.14.0); see `nats_GetVersion`.
 ///
 /// # Safety
 /// None.
@@ -267,6 +270,26 @@ pub unsafe extern "C" fn nats_GetVersion() -> *const c_char {
 pub unsafe extern "C" fn nats_GetVersionNumber() -> u32 {
     VERSION_NUMBER
 }
+
+/// Extension (not in nats.c): the version of libnats-rs itself (its crate
+/// version, e.g. "0.1.0"), as opposed to the nats.c API level that
+/// `nats_GetVersion` reports. `NATS_EXT_LIBNATS_RS_VERSION` is defined
+/// where this exists.
+///
+/// Ownership: a static string; do not free it.
+///
+/// # Safety
+/// None.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn natsLib_GetLibnatsRsVersion() -> *const c_char {
+    OWN_VERSION.as_ptr()
+}
+
+const OWN_VERSION: &CStr =
+    match CStr::from_bytes_with_nul(concat!(env!("CARGO_PKG_VERSION"), "\0").as_bytes()) {
+        Ok(v) => v,
+        Err(_) => c"unknown",
+    };
 
 /// Formats a version number `0xMMmmpp` as "M.m.p".
 fn version_string(n: u32) -> String {
