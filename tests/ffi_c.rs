@@ -577,7 +577,7 @@ fn sweep_every_function() {
     // version script keeps the rest local).
     let not_functions: Vec<&str> = nm_out
         .lines()
-        .filter(|l| !l.split_whitespace().rev().nth(1).is_some_and(|k| k == "T"))
+        .filter(|l| l.split_whitespace().rev().nth(1).is_none_or(|k| k != "T"))
         .collect();
     assert!(
         not_functions.is_empty(),
