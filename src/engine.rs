@@ -169,7 +169,7 @@ pub(crate) struct Engine<S> {
     pongs_received: u64,
     epoch: u64,
     next_ping: Option<Instant>,
-    subs: HashMap<u64, SubEntry<S>>,
+    subs: HashMap<u64, SubEntry<S>, SidHash>,
     next_sid: u64,
     stats: Statistics,
     last_error: Option<Error>,
@@ -262,7 +262,7 @@ impl<S: SubSink> Engine<S> {
             pongs_received: 0,
             epoch: 0,
             next_ping: None,
-            subs: HashMap::new(),
+            subs: HashMap::default(),
             next_sid: 1,
             stats: Statistics::default(),
             last_error: None,
@@ -1050,6 +1050,36 @@ fn salvage_publishes(buf: &[u8], from: usize, dst: &mut Vec<u8>) -> u64 {
         pos = end;
     }
     n
+}
+
+/// Hashing for subscription ids: they are small sequential numbers chosen
+/// by us (never by the server), so a multiplicative mix is enough and much
+/// cheaper than SipHash on every delivered message.
+#[derive(Clone, Copy, Default)]
+pub(crate) struct SidHash;
+
+impl std::hash::BuildHasher for SidHash {
+    type Hasher = SidHasher;
+    fn build_hasher(&self) -> SidHasher {
+        SidHasher(0)
+    }
+}
+
+/// See [`SidHash`].
+pub(crate) struct SidHasher(u64);
+
+impl std::hash::Hasher for SidHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0 ^ n).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
 }
 
 #[cfg(test)]

@@ -506,14 +506,27 @@ impl Parser {
 
     /// Parses the arguments of `MSG`/`HMSG` and switches to reading the body.
     fn begin_msg(&mut self, args: &[u8], hdr: bool, line: &[u8]) -> Result<()> {
+        // Split on blanks by hand (this runs for every message).
         let mut toks: [&[u8]; 5] = [&[]; 5];
         let mut n = 0;
-        for tok in args.split(|&b| is_blank(b)).filter(|t| !t.is_empty()) {
+        let mut rest = args;
+        loop {
+            let start = rest
+                .iter()
+                .position(|&b| !is_blank(b))
+                .unwrap_or(rest.len());
+            rest = rest.get(start..).unwrap_or_default();
+            if rest.is_empty() {
+                break;
+            }
+            let end = rest.iter().position(|&b| is_blank(b)).unwrap_or(rest.len());
+            let (tok, tail) = rest.split_at(end);
             match toks.get_mut(n) {
                 Some(slot) => *slot = tok,
                 None => return Err(proto_err("too many arguments", line)),
             }
             n += 1;
+            rest = tail;
         }
         let toks = toks.get(..n).unwrap_or_default();
         let (subject, sid, reply, hlen, total) = match (hdr, toks) {
@@ -632,6 +645,10 @@ fn op_prefix_ok(bytes: impl Iterator<Item = u8>) -> bool {
 /// Subjects and replies: UTF-8, no control characters (they must stay usable
 /// as C strings and on the wire).
 fn check_subject(s: &[u8], line: &[u8]) -> Result<()> {
+    // Printable ASCII (the usual case) is valid UTF-8 without a second look.
+    if s.iter().all(|&b| (0x21..0x7f).contains(&b)) {
+        return Ok(());
+    }
     if s.iter().any(|&b| b < 0x20 || b == 0x7f) || std::str::from_utf8(s).is_err() {
         return Err(proto_err("invalid subject", line));
     }
@@ -713,6 +730,28 @@ fn push_num(out: &mut Vec<u8>, n: u64) {
     out.extend_from_slice(digits.get(digits.len() - len..).unwrap_or_default());
 }
 
+/// Subjects up to this length take [`encode_pub`]'s short path.
+const SHORT_SUBJECT: usize = 100;
+
+/// Writes `n` in decimal at the start of `dst` (which has room for 20
+/// digits); returns the number of digits.
+fn write_num(dst: &mut [u8], n: u64) -> usize {
+    let mut digits = [0u8; 20];
+    let mut v = n;
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    let len = digits.len() - i;
+    dst[..len].copy_from_slice(&digits[i..]);
+    len
+}
+
 fn push_len(out: &mut Vec<u8>, n: usize) {
     push_num(out, u64::try_from(n).unwrap_or(u64::MAX));
 }
@@ -731,6 +770,25 @@ pub fn encode_pub(
     headers: &[u8],
     payload: &[u8],
 ) {
+    // The usual publish (no headers, no reply, short subject): the control
+    // line is built on the stack and appended at once, then the payload.
+    if headers.is_empty() && reply.is_none() && subject.len() <= SHORT_SUBJECT {
+        let mut line = [0u8; SHORT_SUBJECT + 28];
+        let mut n = 4;
+        line[..4].copy_from_slice(b"PUB ");
+        line[n..n + subject.len()].copy_from_slice(subject.as_bytes());
+        n += subject.len();
+        line[n] = b' ';
+        n += 1;
+        n += write_num(&mut line[n..], payload.len() as u64);
+        line[n..n + 2].copy_from_slice(b"\r\n");
+        n += 2;
+        out.reserve(n + payload.len() + 2);
+        out.extend_from_slice(&line[..n]);
+        out.extend_from_slice(payload);
+        out.extend_from_slice(b"\r\n");
+        return;
+    }
     let reply_len = reply.map_or(0, |r| r.len() + 1);
     out.reserve(subject.len() + reply_len + headers.len() + payload.len() + 56);
     if headers.is_empty() {

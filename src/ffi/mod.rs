@@ -147,6 +147,12 @@ pub(crate) unsafe fn opt_str<'a>(p: *const c_char, what: &str) -> Result<Option<
     }
     // SAFETY: non-NULL and NUL-terminated per the caller's contract.
     let c = unsafe { CStr::from_ptr(p) };
+    let b = c.to_bytes();
+    if b.is_ascii() {
+        // SAFETY: ASCII is valid UTF-8 (the common case, checked a word at
+        // a time; subjects are on every publish's hot path).
+        return Ok(Some(unsafe { std::str::from_utf8_unchecked(b) }));
+    }
     c.to_str()
         .map(Some)
         .map_err(|_| Error::new(ErrorKind::InvalidArg, format!("{what} is not valid UTF-8")))
