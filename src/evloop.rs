@@ -10,7 +10,8 @@
 //! descriptor is kept open until the application's loop has stopped
 //! polling it and calls [`process_close_event`] (a descriptor closed under
 //! a poller could be reused by the next socket while the poller still
-//! watches it). At close, `detach` is called once.
+//! watches it). At close, `detach` is called once. Descriptors whose close
+//! event never came are closed when the connection is freed.
 //!
 //! Lock order: `Ext::st` before the connection's state lock. The loop's
 //! callbacks are called with `Ext::st` held (as nats.c holds its connection
@@ -50,8 +51,8 @@ pub fn process_close_event(socket: RawFd) -> bool {
 }
 
 /// Closes the descriptors of connection `id` still waiting for their close
-/// event. Safe once the loop has moved on (a newer socket of the connection
-/// was attached, or the connection is gone): the loop no longer polls them.
+/// event, once the connection is gone (its loop was detached and reported
+/// it: the loop no longer polls them).
 fn close_leftovers(id: usize) {
     let fds: Vec<RawFd> = {
         let mut h = HANDED.lock();
@@ -110,8 +111,8 @@ impl Ext {
         if st.sealed {
             return Step::None; // Dropping `sock` closes it: never handed over.
         }
-        // A newer socket is attached: the loop is done with older ones.
-        close_leftovers(conn.id());
+        // Older sockets stay open until their close events: the loop may
+        // still watch them (a busy loop can be behind by a reconnect or two).
         st.sock = Some(sock);
         st.attached = false;
         st.dead = false;

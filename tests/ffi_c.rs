@@ -90,6 +90,8 @@ c_tests!(
     invalid_args,
     threads,
     sigpipe,
+    evloop_libuv,
+    evloop_libevent,
 );
 
 // ---------------------------------------------------------------------------
@@ -245,10 +247,26 @@ fn compile_ours_with(src: &Path, exe: &Path, extra: &[&str]) {
     cmd.arg(format!("-I{}", manifest_dir().join("include").display()))
         .arg(src)
         .arg(&a.staticlib)
+        .args(link_marker(src))
         .args(STATIC_LIBS)
         .arg("-o")
         .arg(exe);
     compile(&mut cmd, &src.display().to_string());
+}
+
+/// Extra libraries a program names in a `/* links: -luv */` comment within
+/// its first three lines (the event-loop programs).
+fn link_marker(src: &Path) -> Vec<String> {
+    let text = fs::read_to_string(src).unwrap_or_default();
+    text.lines()
+        .take(3)
+        .find_map(|l| {
+            l.trim()
+                .strip_prefix("/* links:")
+                .and_then(|r| r.strip_suffix("*/"))
+                .map(|r| r.split_whitespace().map(str::to_string).collect())
+        })
+        .unwrap_or_default()
 }
 
 /// `cc` against the system nats.c header and library.
@@ -355,7 +373,13 @@ fn run(exe: &Path, env: &[(&str, &str)], remove_env: &[&str]) -> RunResult {
 fn run_with_server(exe: &Path, extra_env: &[(&str, &str)], remove_env: &[&str]) -> RunResult {
     let server = NatsServer::start();
     let url = server.url();
-    let mut env = vec![("NATS_URL", url.as_str())];
+    // Programs that start servers of their own (the event-loop ones) use
+    // the same binary as the harness.
+    let bin = common::server_binary().to_string_lossy().into_owned();
+    let mut env = vec![
+        ("NATS_URL", url.as_str()),
+        ("NATS_SERVER_BIN", bin.as_str()),
+    ];
     env.extend_from_slice(extra_env);
     run(exe, &env, remove_env)
 }

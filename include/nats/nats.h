@@ -1159,9 +1159,8 @@ NATS_EXTERN natsStatus natsConnection_HasHeaderSupport(natsConnection *nc);
  * `natsConnection_ProcessDetachedEvent` when done, and the connection's
  * memory is kept until then (also after `natsConnection_Destroy`), so events
  * already queued in the loop are harmless. Adapters written for nats.c 3.4
- * never call the two: their sockets are closed when the next socket of the
- * connection is attached, but the connection is never freed (as with nats.c
- * 3.5 and later).
+ * never call the two: with them, as with nats.c 3.5 and later, the sockets
+ * of dropped connections and the connection itself are never freed.
  *
  * # Safety
  * `opts` NULL or valid; the callbacks callable as described, with `loop`.
