@@ -9,21 +9,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use common::{NatsServer, wait_for};
+use common::{NatsServer, rss, wait_for};
 use nats::{ErrorKind, Options};
-
-/// Resident set size of this process, from /proc (bytes).
-fn rss() -> usize {
-    let statm = std::fs::read_to_string("/proc/self/statm").expect("statm");
-    let pages: usize = statm
-        .split_whitespace()
-        .nth(1)
-        .and_then(|p| p.parse().ok())
-        .expect("resident pages");
-    // SAFETY: sysconf has no preconditions.
-    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) } as usize;
-    pages * page
-}
 
 #[test]
 fn slow_subscriber_is_bounded_by_its_pending_limits() {

@@ -617,19 +617,6 @@ fn err_flood_is_reported_and_the_connection_stays_up() {
     peer.finish();
 }
 
-/// Resident memory of this process, in bytes.
-fn rss() -> usize {
-    let statm = std::fs::read_to_string("/proc/self/statm").expect("statm");
-    let pages: usize = statm
-        .split_whitespace()
-        .nth(1)
-        .and_then(|p| p.parse().ok())
-        .expect("resident pages");
-    // SAFETY: sysconf has no preconditions.
-    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
-    pages * usize::try_from(page).unwrap_or(4096)
-}
-
 /// A -ERR flood while the application's error callback is blocked: what
 /// the client keeps for the callback stays bounded (not one queued error
 /// per line the server sends: 78 MiB here before the bound). Once the
@@ -659,7 +646,7 @@ fn err_flood_with_a_blocked_callback_has_bounded_memory() {
         c.serve();
         closed(true)
     });
-    let base = rss();
+    let base = common::rss();
     let (g, n, sum) = (gate.clone(), count.clone(), summary.clone());
     let nc = Options::new()
         .url(&peer.url())
@@ -679,7 +666,7 @@ fn err_flood_with_a_blocked_callback_has_bounded_memory() {
         .connect()
         .expect("connect");
     nc.flush_timeout(T).expect("flush after the flood");
-    let grown = rss().saturating_sub(base);
+    let grown = common::rss().saturating_sub(base);
     {
         let (open, cv) = &*gate;
         *open.lock().unwrap() = true;

@@ -356,3 +356,16 @@ pub fn fake_handshake(l: &std::net::TcpListener, info: &[u8]) -> std::net::TcpSt
     s.write_all(b"PONG\r\n").unwrap();
     s
 }
+
+/// Resident set size of this process, from /proc (bytes).
+pub fn rss() -> usize {
+    let statm = std::fs::read_to_string("/proc/self/statm").expect("statm");
+    let pages: usize = statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|p| p.parse().ok())
+        .expect("resident pages");
+    // SAFETY: sysconf has no preconditions.
+    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    pages * usize::try_from(page).unwrap_or(4096)
+}
