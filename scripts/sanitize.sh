@@ -59,7 +59,7 @@ bindir="$target/debug/valgrind"
 mkdir -p "$libdir" "$bindir"
 ln -sf "$target/debug/libnats.so" "$libdir/libnats.so"
 ln -sf "$target/debug/libnats.so" "$libdir/libnats.so.3.4"
-programs=(conn_pubsub async_sub request_reply headers drain invalid_args)
+programs=(conn_pubsub async_sub request_reply headers drain invalid_args lifecycle)
 
 free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'

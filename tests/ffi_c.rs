@@ -92,6 +92,7 @@ c_tests!(
     sigpipe,
     evloop_libuv,
     evloop_libevent,
+    lifecycle,
 );
 
 // ---------------------------------------------------------------------------
