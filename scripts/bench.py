@@ -10,6 +10,10 @@ different lengths, so start-up cancels out).
 
 --quick: only our instructions per message for publish and pub->sub, compared
 with bench/baseline.txt; exits 1 if one grew more than 20 %.
+
+A current nats.c can be measured too (column "current"): build it yourself and
+set NATSC_CURRENT_INCLUDE (a folder holding nats/nats.h) and NATSC_CURRENT_LIB
+(a folder holding its libnats.so). Nothing of it is built or fetched here.
 """
 
 import argparse
@@ -102,6 +106,13 @@ def build(work, quick):
         natsc = os.path.join(work, "bench-natsc")
         sh(["cc", *cflags, src, "-lnats", "-lpthread", "-o", natsc])
         progs["natsc"] = [natsc]
+        cur_inc = os.environ.get("NATSC_CURRENT_INCLUDE")
+        cur_lib = os.environ.get("NATSC_CURRENT_LIB")
+        if cur_inc and cur_lib:
+            cur = os.path.join(work, "bench-current")
+            sh(["cc", *cflags, "-I" + cur_inc, src, "-L" + cur_lib, "-lnats",
+                "-Wl,-rpath," + cur_lib, "-lpthread", "-o", cur])
+            progs["current"] = [cur]
         raw = os.path.join(work, "raw_pub")
         sh(["cc", *cflags, os.path.join(ROOT, "bench", "raw_pub.c"), "-o", raw])
         progs["raw"] = [raw]
@@ -163,7 +174,7 @@ def scenario_rows(progs, url, reps, big):
     plan.append(("request/reply", ["reqrep", str(n_rr)], ["rps", "p50_us", "p90_us", "p99_us", "p999_us"]))
     rows = []
     for label, args, keys in plan:
-        res = {lib: [] for lib in progs if lib in ("ours", "natsc", "rust")}
+        res = {lib: [] for lib in progs if lib in ("ours", "natsc", "current", "rust")}
         for _ in range(reps):
             for lib in res:
                 res[lib].append(run(progs[lib] + args, url))
@@ -179,13 +190,13 @@ def conn_rows(progs, url, reps):
     rows = []
     for n in (100, 1000, 10000):
         res = {}
-        for lib in ("ours", "natsc"):
-            if lib == "natsc" and n > 1000:
+        for lib in [lib for lib in ("ours", "natsc", "current") if lib in progs]:
+            if lib != "ours" and n > 1000:
                 continue  # 20,000+ threads: not run here.
             res[lib] = [run(progs[lib] + ["conns", str(n), "5"], url) for _ in range(max(1, reps // 2))]
         rows.append((f"{n} connections", {lib: {k: median_of(r, k) for k in ("connect_ms", "threads", "rss_kb_per_conn", "idle_cpu_ms")} for lib, r in res.items()}))
         print(f"  done: {n} connections", file=sys.stderr, flush=True)
-    res = {lib: [run(progs[lib] + ["idle", "5"], url)] for lib in ("ours", "natsc")}
+    res = {lib: [run(progs[lib] + ["idle", "5"], url)] for lib in ("ours", "natsc", "current") if lib in progs}
     rows.append(("idle connection, 1 s pings", {lib: {k: median_of(r, k) for k in ("cpu_us_per_sec", "wakeups_per_sec")} for lib, r in res.items()}))
     return rows
 
@@ -199,12 +210,14 @@ def print_rows(rows):
                     keys.append(k)
         for k in keys:
             cells = []
-            for lib in ("ours", "natsc", "rust", "raw"):
+            for lib in ("ours", "natsc", "current", "rust", "raw"):
                 if lib in libs and k in libs[lib]:
                     cells.append(f"{lib}={libs[lib][k]:.1f}")
             ratio = ""
             if "ours" in libs and "natsc" in libs and libs["natsc"].get(k):
                 ratio = f"  ours/nats.c={libs['ours'][k] / libs['natsc'][k]:.2f}"
+            if "ours" in libs and "current" in libs and libs["current"].get(k):
+                ratio += f"  ours/current={libs['ours'][k] / libs['current'][k]:.2f}"
             print(f"| {label:28} | {k:16} | {'  '.join(cells)}{ratio}")
 
 
@@ -242,7 +255,7 @@ def main():
         server = Server(server_bin, work)
         url = server.url
         ipm = {}
-        libs = ["ours"] if args.quick else ["ours", "natsc"]
+        libs = ["ours"] if args.quick else [lib for lib in ("ours", "natsc", "current") if lib in progs]
         for lib in libs:
             ipm[("pub", lib)] = per_message(lambda n: progs[lib] + ["pub", "16", str(n)], url, work, f"pub.{lib}", 100_000, 300_000)
             ipm[("pubsub", lib)] = per_message(lambda n: progs[lib] + ["pubsub", "16", str(n)], url, work, f"pubsub.{lib}", 50_000, 150_000)
@@ -264,7 +277,11 @@ def main():
         print("|---|---|---|")
         for what in ("pub", "pubsub"):
             o, c = ipm[(what, "ours")], ipm[(what, "natsc")]
-            print(f"| instructions/msg {what:10} | callgrind        | ours={o:.0f}  natsc={c:.0f}  ours/nats.c={o / c:.2f}")
+            line = f"| instructions/msg {what:10} | callgrind        | ours={o:.0f}  natsc={c:.0f}  ours/nats.c={o / c:.2f}"
+            if ("pub", "current") in ipm:
+                cur = ipm[(what, "current")]
+                line += f"  current={cur:.0f}  ours/current={o / cur:.2f}"
+            print(line)
         print_rows(scenario_rows(progs, url, args.reps, not args.small))
         if not args.no_conns:
             print_rows(conn_rows(progs, url, args.reps))
