@@ -6,15 +6,55 @@
  */
 #include "harness.h"
 
+/* Event-loop callbacks that must never run: the options get them only
+ * after the connection was made (options are copied at connect). */
+static int never_called = 0;
+
+static natsStatus
+ev_attach(void **userData, void *loop, natsConnection *nc, natsSock socket)
+{
+    (void) userData;
+    (void) loop;
+    (void) nc;
+    (void) socket;
+    never_called++;
+    return NATS_OK;
+}
+
+static natsStatus
+ev_add_remove(void *userData, bool add)
+{
+    (void) userData;
+    (void) add;
+    never_called++;
+    return NATS_OK;
+}
+
+static natsStatus
+ev_detach(void *userData)
+{
+    (void) userData;
+    never_called++;
+    return NATS_OK;
+}
+
 static void
 cycle(const char *tag)
 {
-    natsConnection   *nc  = NULL;
-    natsSubscription *sub = NULL;
-    natsMsg          *msg = NULL;
+    natsConnection   *nc   = NULL;
+    natsSubscription *sub  = NULL;
+    natsMsg          *msg  = NULL;
+    natsOptions      *opts = NULL;
+    int               loop = 0;
 
     CHECK_STATUSF(nats_Open(-1), NATS_OK, "%s: nats_Open", tag);
-    CHECK_STATUSF(natsConnection_ConnectTo(&nc, test_url()), NATS_OK, "%s: connect", tag);
+    CHECK_STATUSF(natsOptions_Create(&opts), NATS_OK, "%s: options", tag);
+    CHECK_STATUSF(natsOptions_SetURL(opts, test_url()), NATS_OK, "%s: url", tag);
+    CHECK_STATUSF(natsConnection_Connect(&nc, opts), NATS_OK, "%s: connect", tag);
+    /* An event loop set after connecting changes nothing for this connection. */
+    CHECK_STATUSF(natsOptions_SetEventLoop(opts, &loop, ev_attach, ev_add_remove, ev_add_remove,
+                                           ev_detach),
+                  NATS_OK, "%s: SetEventLoop after connecting", tag);
     CHECK_STATUSF(natsConnection_SubscribeSync(&sub, nc, "lifecycle"), NATS_OK, "%s: subscribe",
                   tag);
     CHECK_STATUSF(natsConnection_PublishString(nc, "lifecycle", tag), NATS_OK, "%s: publish", tag);
@@ -23,7 +63,9 @@ cycle(const char *tag)
     natsMsg_Destroy(msg);
     natsSubscription_Destroy(sub);
     natsConnection_Destroy(nc);
+    natsOptions_Destroy(opts);
     CHECK_STATUSF(nats_CloseAndWait(10000), NATS_OK, "%s: nats_CloseAndWait", tag);
+    CHECKF(never_called == 0, "%s: the late event loop was never called", tag);
 }
 
 int

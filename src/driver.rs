@@ -191,6 +191,7 @@ fn spawn_loop() -> io::Result<Arc<LoopHandle>> {
             rx,
             conns: HashMap::new(),
             timers: BinaryHeap::new(),
+            armed: HashMap::new(),
             scratch: Scratch::default(),
             unread: Vec::new(),
         };
@@ -224,6 +225,9 @@ pub(crate) struct Sock {
     /// The last write would have blocked: the server is not reading (the
     /// connection's write deadline runs from then).
     blocked: bool,
+    /// The poller reported the peer's close (or an error): read until the
+    /// end instead of stopping after a short read.
+    hup: bool,
 }
 
 impl Sock {
@@ -266,6 +270,9 @@ struct Loop {
     rx: Receiver<Cmd>,
     conns: HashMap<usize, Entry>,
     timers: BinaryHeap<Reverse<(Instant, usize)>>,
+    /// Each connection's current deadline: heap entries that differ are
+    /// stale (the deadline moved) and are dropped without waking up.
+    armed: HashMap<usize, Instant>,
     scratch: Scratch,
     /// Sockets that used up their read budget with data left: served again
     /// on the next turn (mio is edge-triggered: no new event would come).
@@ -286,6 +293,7 @@ impl Loop {
         let mut events = Events::with_capacity(256);
         loop {
             let now = Instant::now();
+            self.drop_stale_timers();
             let timeout = if self.unread.is_empty() {
                 self.timers
                     .peek()
@@ -307,6 +315,11 @@ impl Loop {
                     continue;
                 }
                 let id = ev.token().0;
+                if (ev.is_read_closed() || ev.is_error())
+                    && let Some(s) = self.conns.get_mut(&id).and_then(|e| e.sock.as_mut())
+                {
+                    s.hup = true;
+                }
                 let readable = ev.is_readable() || ev.is_read_closed() || ev.is_error();
                 let writable = ev.is_writable();
                 self.serve(id, readable, writable);
@@ -357,6 +370,7 @@ impl Loop {
                     }
                 }
                 Ok(Cmd::Remove(id)) => {
+                    self.armed.remove(&id);
                     let Some(mut e) = self.conns.remove(&id) else {
                         continue;
                     };
@@ -547,6 +561,7 @@ impl Loop {
             wbuf: Vec::with_capacity(conn.io_buf_size()),
             wpos: 0,
             blocked: false,
+            hup: false,
         });
         Step::None
     }
@@ -634,10 +649,25 @@ impl Loop {
     }
 
     fn schedule(&mut self, id: usize) {
-        if let Some(e) = self.conns.get(&id)
-            && let Some(t) = e.conn.next_deadline()
-        {
-            self.timers.push(Reverse((t, id)));
+        match self.conns.get(&id).and_then(|e| e.conn.next_deadline()) {
+            Some(t) => {
+                if self.armed.insert(id, t) != Some(t) {
+                    self.timers.push(Reverse((t, id)));
+                }
+            }
+            None => {
+                self.armed.remove(&id);
+            }
+        }
+    }
+
+    /// Pops heap entries that are no longer a connection's deadline.
+    fn drop_stale_timers(&mut self) {
+        while let Some(Reverse((t, id))) = self.timers.peek().copied() {
+            if self.armed.get(&id) == Some(&t) {
+                break;
+            }
+            self.timers.pop();
         }
     }
 
@@ -649,7 +679,10 @@ impl Loop {
                 break;
             }
             self.timers.pop();
-            due.push(id);
+            if self.armed.get(&id) == Some(&t) {
+                self.armed.remove(&id);
+                due.push(id);
+            }
         }
         due.sort_unstable();
         due.dedup();
@@ -659,7 +692,12 @@ impl Loop {
             };
             let conn = e.conn.clone();
             match conn.on_timer(now, &mut self.scratch.events) {
-                Step::None => self.serve(id, false, true),
+                Step::None => {
+                    self.serve(id, false, true);
+                    // serve() may return before re-arming (socket still
+                    // connecting): the next deadline must not be lost.
+                    self.schedule(id);
+                }
                 step => self.apply(id, step),
             }
         }
@@ -693,7 +731,13 @@ pub(crate) fn read_once(s: &mut Sock, conn: &Arc<ConnInner>, sc: &mut Scratch) -
     if let Err(e) = parsed {
         return Some(Step::Lose(e));
     }
-    (!matches!(step, Step::None)).then_some(step)
+    if !matches!(step, Step::None) {
+        return Some(step);
+    }
+    // A short read emptied the socket: bytes arriving later raise a new
+    // edge, so the read that would say WouldBlock is saved (one syscall per
+    // wake-up). Not after the peer's close: its EOF raises no new edge.
+    (n < sc.rbuf.len() && !s.hup).then_some(Step::None)
 }
 
 /// [`read_once`] for a TLS socket.
