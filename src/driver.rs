@@ -163,10 +163,7 @@ pub(crate) fn assign() -> io::Result<Arc<LoopHandle>> {
         next: 0,
     });
     let want = match POOL_SIZE.load(Ordering::Relaxed) {
-        0 => std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1)
-            .min(4),
+        0 => cores().min(4),
         n => n,
     };
     if pool.loops.len() < want && pool.next >= pool.loops.len() {
@@ -178,6 +175,13 @@ pub(crate) fn assign() -> io::Result<Arc<LoopHandle>> {
         .get(i)
         .cloned()
         .ok_or_else(|| io::Error::other("no io loop"))
+}
+
+/// The cores this process may use, asked once: the lookup reads several
+/// files under /proc and /sys, too costly for every connection.
+fn cores() -> usize {
+    static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
 }
 
 fn spawn_loop() -> io::Result<Arc<LoopHandle>> {
