@@ -136,14 +136,15 @@ fn failed_connect(
 
 /// A well-formed server after `n` misbehaving connections: the script for
 /// connection `i < n` runs `bad(i, conn)` (after the handshake and after the
-/// client's `SUB`s, if `subs` is given), later connections are served
-/// properly. Each connection after the first waits for the client to have
+/// client's `SUB`s, if `subs` is given), later connections get `welcome`
+/// (if any) and are then served properly. Each connection after the first waits for the client to have
 /// reported the previous disconnection, so the cause it saw is still the
 /// one we caused (no reconnection clears it yet).
 fn misbehave_then_serve(
     rec: &Arc<Recorder>,
     n: usize,
     subs: &'static [u8],
+    welcome: &'static [u8],
     mut bad: impl FnMut(usize, &mut Conn) -> Seen + Send + 'static,
 ) -> Peer<Seen> {
     let rec = rec.clone();
@@ -157,11 +158,17 @@ fn misbehave_then_serve(
         if i < n {
             bad(i, c)
         } else {
+            if !welcome.is_empty() {
+                c.send(welcome);
+            }
             c.serve();
             closed(true)
         }
     })
 }
+
+/// The message a well-behaved connection sends first in some tests.
+const DONE: &[u8] = b"MSG foo 1 4\r\ndone\r\n";
 
 /// The client reported `n` disconnections caused by `kind` and reconnected
 /// each time; it is connected and usable now.
@@ -310,7 +317,7 @@ fn authorization_violation_at_handshake_is_auth_failed() {
 fn garbage_after_the_handshake_reconnects() {
     let _s = serial();
     let rec = Arc::new(Recorder::default());
-    let peer = misbehave_then_serve(&rec, 2, b"", |i, c| {
+    let peer = misbehave_then_serve(&rec, 2, b"", b"", |i, c| {
         c.send(if i == 0 {
             &b"\x00\xffGARBAGE\r\n"[..]
         } else {
@@ -340,7 +347,7 @@ fn truncated_control_lines_then_close_reconnect() {
     ];
     let _s = serial();
     let rec = Arc::new(Recorder::default());
-    let peer = misbehave_then_serve(&rec, CUT.len(), b"", |i, c| {
+    let peer = misbehave_then_serve(&rec, CUT.len(), b"", b"", |i, c| {
         c.send(CUT[i]);
         c.close();
         closed(true)
@@ -358,7 +365,7 @@ fn oversized_control_line_is_cut_off() {
     const HEADS: [&[u8]; 3] = [b"-ERR '", b"MSG foo 1 ", b"PING"];
     let _s = serial();
     let rec = Arc::new(Recorder::default());
-    let peer = misbehave_then_serve(&rec, HEADS.len(), b"", |i, c| {
+    let peer = misbehave_then_serve(&rec, HEADS.len(), b"", b"", |i, c| {
         let body: &[u8] = if i == 1 {
             &[b'9'; 64 * 1024]
         } else {
@@ -385,7 +392,7 @@ fn oversized_control_line_is_cut_off() {
 fn one_info_that_never_ends_is_cut_off() {
     let _s = serial();
     let rec = Arc::new(Recorder::default());
-    let peer = misbehave_then_serve(&rec, 1, b"", |_, c| Seen {
+    let peer = misbehave_then_serve(&rec, 1, b"", b"", |_, c| Seen {
         client_closed: true,
         flood: Some(c.flood(b"INFO {\"connect_urls\":[\"", &[b'x'; 64 * 1024], FLOOD)),
     });
@@ -413,24 +420,10 @@ fn absurd_message_sizes_are_protocol_errors() {
     ];
     let _s = serial();
     let rec = Arc::new(Recorder::default());
-    let peer = {
-        let rec = rec.clone();
-        Peer::start(move |i, c| {
-            if i > 0 {
-                rec.wait("disconnected", i);
-            }
-            if !c.handshake(INFO) || !c.read_until(b"SUB foo 1\r\n") {
-                return Seen::default();
-            }
-            if let Some(bad) = BAD.get(i) {
-                c.send(bad);
-                return closed(c.expect_close());
-            }
-            c.send(b"MSG foo 1 4\r\ndone\r\n");
-            c.serve();
-            closed(true)
-        })
-    };
+    let peer = misbehave_then_serve(&rec, BAD.len(), b"SUB foo 1\r\n", DONE, |i, c| {
+        c.send(BAD[i]);
+        closed(c.expect_close())
+    });
     let nc = rec.options(&peer.url()).connect().expect("connect");
     let sub = nc.subscribe("foo").expect("subscribe");
     assert_eq!(sub.sid(), 1);
@@ -456,25 +449,11 @@ fn half_written_messages_then_close_deliver_nothing() {
     ];
     let _s = serial();
     let rec = Arc::new(Recorder::default());
-    let peer = {
-        let rec = rec.clone();
-        Peer::start(move |i, c| {
-            if i > 0 {
-                rec.wait("disconnected", i);
-            }
-            if !c.handshake(INFO) || !c.read_until(b"SUB foo 1\r\n") {
-                return Seen::default();
-            }
-            if let Some(half) = HALF.get(i) {
-                c.send(half);
-                c.close();
-                return closed(true);
-            }
-            c.send(b"MSG foo 1 4\r\ndone\r\n");
-            c.serve();
-            closed(true)
-        })
-    };
+    let peer = misbehave_then_serve(&rec, HALF.len(), b"SUB foo 1\r\n", DONE, |i, c| {
+        c.send(HALF[i]);
+        c.close();
+        closed(true)
+    });
     let nc = rec.options(&peer.url()).connect().expect("connect");
     let sub = nc.subscribe("foo").expect("subscribe");
     assert_reconnected_after(&rec, &nc, HALF.len(), ErrorKind::ConnectionClosed);
