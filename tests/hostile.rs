@@ -185,6 +185,21 @@ fn assert_reconnected_after(rec: &Recorder, nc: &Connection, n: usize, kind: Err
 // Handshake
 // ---------------------------------------------------------------------------
 
+/// A peer that sends `first` instead of INFO: the first connect fails
+/// with `NoServer` well within 2 s, after one attempt, and the client
+/// closes the socket. Returns the error.
+fn first_bytes_fail_the_connect(first: &'static [u8], timeout: Duration) -> Error {
+    let (err, took, seen) = failed_connect(timeout, move |_, c| {
+        c.send(first);
+        closed(c.expect_close())
+    });
+    assert_eq!(err.kind(), ErrorKind::NoServer, "{err}");
+    assert!(took < Duration::from_secs(2), "took {took:?}");
+    assert_eq!(seen.len(), 1, "one attempt");
+    assert!(seen[0].client_closed, "the client closed the socket");
+    err
+}
+
 /// Garbage where INFO should be: the connect fails at once, the socket is
 /// dropped. nats.c returns NATS_PROTOCOL_ERROR; we report a failed first
 /// connect as `NoServer` (Options::connect docs) with the parser's reason.
@@ -197,15 +212,8 @@ fn garbage_instead_of_info_fails_the_connect() {
         b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03",
         b"\r\n",
     ] {
-        let (err, took, seen) = failed_connect(Duration::from_secs(5), move |_, c| {
-            c.send(garbage);
-            closed(c.expect_close())
-        });
-        assert_eq!(err.kind(), ErrorKind::NoServer, "{err}");
+        let err = first_bytes_fail_the_connect(garbage, Duration::from_secs(5));
         assert!(err.text().contains("unknown operation"), "{err}");
-        assert!(took < Duration::from_secs(2), "took {took:?}");
-        assert_eq!(seen.len(), 1, "one attempt");
-        assert!(seen[0].client_closed, "the client closed the socket");
     }
 }
 
@@ -220,13 +228,7 @@ fn other_operation_instead_of_info_fails_within_the_timeout() {
         b"PING\r\n",
         b"MSG a 1 2\r\nhi\r\n",
     ] {
-        let (err, took, seen) = failed_connect(Duration::from_millis(300), move |_, c| {
-            c.send(first);
-            closed(c.expect_close())
-        });
-        assert_eq!(err.kind(), ErrorKind::NoServer, "{err}");
-        assert!(took < Duration::from_secs(2), "took {took:?}");
-        assert!(seen.iter().all(|s| s.client_closed));
+        first_bytes_fail_the_connect(first, Duration::from_millis(300));
     }
 }
 

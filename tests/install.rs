@@ -375,14 +375,9 @@ fn pkg_config_shared() {
     );
 
     let exe = work.join("main");
-    require_tool("cc", "--version");
-    run_ok(
-        Command::new("cc")
-            .args(C_FLAGS)
-            .arg(test_src("main.c"))
-            .args(&flags)
-            .arg("-o")
-            .arg(&exe),
+    cc_main(
+        &flags,
+        &exe,
         "cc main.c $(pkg-config --cflags --libs libnats)",
     );
     let out = run_program(
@@ -425,14 +420,9 @@ fn pkg_config_static() {
         .collect();
 
     let exe = work.join("main");
-    require_tool("cc", "--version");
-    run_ok(
-        Command::new("cc")
-            .args(C_FLAGS)
-            .arg(test_src("main.c"))
-            .args(&flags)
-            .arg("-o")
-            .arg(&exe),
+    cc_main(
+        &flags,
+        &exe,
         "cc main.c $(pkg-config --static --cflags --libs libnats) (libnats.a)",
     );
     assert_no_shared_libnats(&exe, "main (pkg-config, static)");
@@ -578,4 +568,18 @@ fn destdir_install_is_relocatable_and_rerunnable() {
 
     // Leave only the main install behind (each copy is ~100 MB).
     let _ = fs::remove_dir_all(&work);
+}
+
+/// Compiles packaging/test/main.c with `flags` into `exe`.
+fn cc_main(flags: &[String], exe: &Path, what: &str) {
+    require_tool("cc", "--version");
+    run_ok(
+        Command::new("cc")
+            .args(C_FLAGS)
+            .arg(test_src("main.c"))
+            .args(flags)
+            .arg("-o")
+            .arg(exe),
+        what,
+    );
 }
