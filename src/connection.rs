@@ -138,6 +138,15 @@ struct State {
     out_waiters: usize,
     /// Since when the socket accepts nothing (tracked with a write deadline).
     stall: Option<Instant>,
+    /// The gate of the current socket (plain TCP), for direct writes.
+    direct: Option<(u64, Arc<crate::driver::Gate>)>,
+    /// A thread other than the io loop is writing output it took.
+    direct_busy: bool,
+    /// The io loop took output for the socket of this generation and may
+    /// not have written all of it: nobody else writes until it has.
+    io_holding: Option<u64>,
+    /// A direct writer's buffer, kept between writes.
+    spare: Vec<u8>,
 }
 
 /// A subscription being drained: its UNSUB is sent, then a PING; once the
@@ -706,15 +715,94 @@ impl ConnInner {
     /// is none.
     pub(crate) fn take_output(&self, generation: u64, dst: &mut Vec<u8>) -> bool {
         let mut st = self.lock();
-        if st.generation == generation && st.engine.has_output() {
+        if st.generation == generation && st.engine.has_output() && !st.direct_busy {
             st.engine.take_output(dst);
+            st.io_holding = Some(generation);
             if st.out_waiters > 0 {
                 self.cond.notify_all();
             }
             true
         } else {
+            // Everything taken was written (or a direct writer is at work:
+            // it wakes the loop again if output is left when it is done).
+            st.io_holding = None;
             self.write_signaled.store(false, Ordering::Release);
             false
+        }
+    }
+
+    /// [`ConnInner::write_now`] if output is waiting for the io loop.
+    pub(crate) fn write_before_wait(&self) {
+        if self.write_signaled.load(Ordering::Acquire) {
+            self.write_now();
+        }
+    }
+
+    /// Writes the pending output from the calling thread, which is about to
+    /// wait (for a reply, a PONG, the next message): this saves waking the
+    /// io loop. Leaves the work to the loop when the socket is not plain TCP,
+    /// the connection is not up, or the loop or another thread is writing;
+    /// what the socket does not take at once is put back for the loop.
+    pub(crate) fn write_now(&self) {
+        let mut st = self.lock();
+        if !st.engine.has_output() {
+            return;
+        }
+        let generation = st.generation;
+        let gate = match &st.direct {
+            Some((g, gate))
+                if *g == generation
+                    && st.mode == Mode::Connected
+                    && !st.direct_busy
+                    && st.io_holding != Some(generation) =>
+            {
+                gate.clone()
+            }
+            _ => {
+                drop(st);
+                self.kick();
+                return;
+            }
+        };
+        let Some(entry) = gate.enter() else {
+            drop(st);
+            self.kick();
+            return;
+        };
+        st.direct_busy = true;
+        let mut buf = std::mem::take(&mut st.spare);
+        st.engine.take_output(&mut buf);
+        if st.out_waiters > 0 {
+            self.cond.notify_all();
+        }
+        drop(st);
+        let mut pos = 0;
+        while pos < buf.len() {
+            match entry.send(&buf[pos..]) {
+                Ok(0) => break,
+                Ok(n) => pos += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                // Would block, or the socket failed: the loop carries on
+                // (and finds the failure itself).
+                Err(_) => break,
+            }
+        }
+        // Still holding the gate: the loop cannot report the socket lost
+        // before the rest is back in the engine (see `driver::Gate`).
+        let mut st = self.lock();
+        st.direct_busy = false;
+        if pos < buf.len() && st.generation == generation {
+            st.engine.restore_output(&buf[pos..]);
+        }
+        drop(entry);
+        buf.clear();
+        if buf.capacity() <= SPARE_MAX {
+            st.spare = buf;
+        }
+        let more = st.engine.has_output();
+        drop(st);
+        if more {
+            self.kick();
         }
     }
 
@@ -775,10 +863,16 @@ impl ConnInner {
     }
 
     /// Called by the io loop when the TCP connection of `generation` is up.
-    pub(crate) fn tcp_established(&self, generation: u64, local: Option<SocketAddr>) {
+    pub(crate) fn tcp_established(
+        &self,
+        generation: u64,
+        local: Option<SocketAddr>,
+        gate: Option<Arc<crate::driver::Gate>>,
+    ) {
         let mut st = self.lock();
         if st.generation == generation {
             st.local_addr = local;
+            st.direct = gate.map(|g| (generation, g));
         }
     }
 
@@ -1917,7 +2011,7 @@ impl ConnInner {
         }
         let (ticket, _) = st.engine.flush_ping(Instant::now())?;
         drop(st);
-        self.kick();
+        self.write_now();
         let mut st = self.lock();
         loop {
             if let Some(r) = st.engine.flush_status(ticket) {
@@ -1972,6 +2066,8 @@ fn random() -> u64 {
 /// Output queued for the socket beyond which publishing waits for the server
 /// to read (back-pressure instead of unbounded memory).
 const OUT_LIMIT: usize = 8 << 20;
+/// Largest direct-write buffer kept for the next direct write.
+const SPARE_MAX: usize = 1 << 20;
 
 /// How long `drain` may take by default (nats.c's 30 s).
 const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
@@ -2097,6 +2193,10 @@ impl Connection {
                 conn_drain: None,
                 out_waiters: 0,
                 stall: None,
+                direct: None,
+                direct_busy: false,
+                io_holding: None,
+                spare: Vec::new(),
             }),
             cond: Condvar::new(),
             io,
@@ -2208,6 +2308,19 @@ impl Connection {
         headers: &[u8],
         payload: &[u8],
     ) -> Result<()> {
+        self.queue_publish(subject, reply, headers, payload)?;
+        self.inner.kick();
+        Ok(())
+    }
+
+    /// Queues a publish without waking the io loop (the caller does).
+    fn queue_publish(
+        &self,
+        subject: &str,
+        reply: Option<&str>,
+        headers: &[u8],
+        payload: &[u8],
+    ) -> Result<()> {
         {
             let mut st = self.inner.lock();
             if st.mode != Mode::Closed
@@ -2219,9 +2332,8 @@ impl Connection {
                 self.inner.wait_for_room(&mut st)?;
             }
             st.engine.publish(subject, reply, headers, payload)?;
+            Ok(())
         }
-        self.inner.kick();
-        Ok(())
     }
 
     fn new_sub(
@@ -2386,6 +2498,13 @@ impl Connection {
                         {
                             eprintln!("nats: message handler panicked; delivery continues");
                         }
+                        if worker.rx.is_empty()
+                            && let Some(c) = conn.upgrade()
+                        {
+                            // About to wait: write what the handler published
+                            // (a reply) without waking the io loop.
+                            c.write_before_wait();
+                        }
                     }
                     Err(RecvTimeoutError::Timeout) => {
                         if worker.state.load(Ordering::Acquire) != SUB_OPEN {
@@ -2507,10 +2626,12 @@ impl Connection {
         let reply = format!("{}{}", mux.prefix, token);
         let (tx, rx) = crossbeam_channel::bounded(1);
         mux.waiters.lock().insert(token.clone(), tx);
-        if let Err(e) = self.publish_raw(subject, Some(&reply), headers, payload) {
+        if let Err(e) = self.queue_publish(subject, Some(&reply), headers, payload) {
             mux.waiters.lock().remove(&token);
             return Err(e);
         }
+        // This thread waits for the reply next: it writes the request itself.
+        self.inner.write_now();
         match rx.recv_deadline(deadline) {
             Ok(Err(e)) => Err(e),
             Ok(Ok(m)) if m.is_no_responders() => err(
@@ -2543,7 +2664,8 @@ impl Connection {
         let inbox = self.new_inbox();
         // Dropping `sub` on return unsubscribes it, whatever the outcome.
         let sub = self.subscribe(&inbox)?;
-        self.publish_raw(subject, Some(&inbox), headers, payload)?;
+        self.queue_publish(subject, Some(&inbox), headers, payload)?;
+        self.inner.write_now();
         match sub.next_msg(timeout) {
             Ok(m) if m.is_no_responders() => err(
                 ErrorKind::NoResponders,
@@ -2970,6 +3092,10 @@ impl Subscription {
         }
         if self.shared.slow_report.swap(false, Ordering::AcqRel) {
             return err(ErrorKind::SlowConsumer, "messages were dropped");
+        }
+        if self.shared.rx.is_empty() {
+            // About to wait: write what this thread published (a reply).
+            self.conn.write_before_wait();
         }
         match self.shared.rx.recv_timeout(timeout) {
             Ok(m) => {

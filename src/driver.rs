@@ -212,8 +212,95 @@ fn spawn_loop() -> io::Result<Arc<LoopHandle>> {
     Ok(handle)
 }
 
+/// Lets threads other than the io loop write to a plain TCP socket: a
+/// thread about to wait (a request, a flush, a delivery thread that ran out
+/// of messages) writes the connection's pending output itself instead of
+/// waking the loop, which saves one thread hand-off per round trip.
+///
+/// The loop owns the socket; the gate holds its descriptor while it is open.
+/// A direct writer holds the gate's lock across its write (and across putting
+/// back what the kernel did not take), and the loop closes the gate before it
+/// reports the socket lost or closes it, so the descriptor a writer uses is
+/// always the connection's current one, and bytes the writer could not write
+/// are back in the engine's output before the loss is handled. Lock order:
+/// the connection's state, then the gate; the loop takes the gate alone.
+pub(crate) struct Gate {
+    fd: Mutex<Option<std::os::fd::RawFd>>,
+}
+
+impl Gate {
+    fn new(fd: std::os::fd::RawFd) -> Arc<Gate> {
+        Arc::new(Gate {
+            fd: Mutex::new(Some(fd)),
+        })
+    }
+
+    /// No direct write from now on (waits for one in progress).
+    pub(crate) fn close(&self) {
+        *self.fd.lock() = None;
+    }
+
+    /// The gate's lock if it is open and free; `None` otherwise (the caller
+    /// lets the io loop write instead).
+    pub(crate) fn enter(&self) -> Option<GateEntry<'_>> {
+        let g = self.fd.try_lock()?;
+        g.is_some().then_some(GateEntry(g))
+    }
+}
+
+/// An open gate, locked: writes go to its socket.
+pub(crate) struct GateEntry<'a>(parking_lot::MutexGuard<'a, Option<std::os::fd::RawFd>>);
+
+impl GateEntry<'_> {
+    /// One non-blocking send (no SIGPIPE).
+    pub(crate) fn send(&self, buf: &[u8]) -> io::Result<usize> {
+        let Some(fd) = *self.0 else {
+            return Err(io::ErrorKind::NotConnected.into());
+        };
+        // SAFETY: `fd` is the io loop's open socket: the loop closes the
+        // gate (which needs this lock, held here) before the socket is
+        // dropped, so the descriptor cannot be closed or reused during this
+        // call; `buf` is a valid slice of `buf.len()` bytes.
+        let n = unsafe {
+            libc::send(
+                fd,
+                buf.as_ptr().cast(),
+                buf.len(),
+                libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT,
+            )
+        };
+        if n < 0 {
+            Err(io::Error::last_os_error())
+        } else {
+            Ok(n as usize)
+        }
+    }
+}
+
+/// Closes a socket's gate when the socket goes (declared first in [`Sock`]
+/// so that it is dropped before the stream).
+#[derive(Default)]
+struct GateGuard(Option<Arc<Gate>>);
+
+impl GateGuard {
+    fn close(&mut self) {
+        if let Some(g) = self.0.take() {
+            g.close();
+        }
+    }
+}
+
+impl Drop for GateGuard {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
 /// A socket of a connection, with its parser and write buffer.
 pub(crate) struct Sock {
+    /// Direct writes by other threads (plain TCP only); first field: closed
+    /// before `stream` is dropped.
+    gate: GateGuard,
     pub(crate) stream: TcpStream,
     /// The TLS session over `stream`, once started.
     tls: Option<Box<rustls::ClientConnection>>,
@@ -241,7 +328,8 @@ impl Sock {
     }
 
     /// Generation, stream, write buffer and what of it was written.
-    pub(crate) fn into_parts(self) -> (u64, TcpStream, Vec<u8>, usize) {
+    pub(crate) fn into_parts(mut self) -> (u64, TcpStream, Vec<u8>, usize) {
+        self.gate.close();
         (self.generation, self.stream, self.wbuf, self.wpos)
     }
 }
@@ -441,6 +529,9 @@ impl Loop {
                 None => Step::None,
             };
         };
+        // A direct writer puts back what it could not write before the loss
+        // is handled (see `Gate`).
+        s.gate.close();
         let _ = self.poll.registry().deregister(&mut s.stream);
         let from = s.wpos.min(s.wbuf.len());
         conn.socket_lost(s.generation, e, &s.wbuf, from)
@@ -519,6 +610,7 @@ impl Loop {
         let Some(s) = entry.sock.as_mut().filter(|s| s.generation == generation) else {
             return Step::None;
         };
+        s.gate.close();
         match rustls::ClientConnection::new(start.config, start.name) {
             Ok(c) => {
                 s.tls = Some(Box::new(c));
@@ -555,6 +647,7 @@ impl Loop {
         let mut parser = Parser::new();
         parser.set_padding(conn.message_padding());
         entry.sock = Some(Sock {
+            gate: GateGuard::default(),
             stream,
             tls: None,
             tls_first,
@@ -595,9 +688,14 @@ impl Loop {
                 Ok(true) => {
                     s.tcp_up = true;
                     let _ = s.stream.set_nodelay(true);
+                    let gate = (s.tls_first.is_none() && entry.conn.ext().is_none()).then(|| {
+                        let g = Gate::new(std::os::fd::AsRawFd::as_raw_fd(&s.stream));
+                        s.gate = GateGuard(Some(g.clone()));
+                        g
+                    });
                     entry
                         .conn
-                        .tcp_established(s.generation, s.stream.local_addr().ok());
+                        .tcp_established(s.generation, s.stream.local_addr().ok(), gate);
                     if let Some(start) = s.tls_first.take() {
                         let generation = s.generation;
                         let step = self.start_tls(id, generation, start);

@@ -327,6 +327,15 @@ impl<S: SubSink> Engine<S> {
         std::mem::swap(&mut self.out, dst);
     }
 
+    /// Puts back, in front of the pending output, the end of what
+    /// [`Engine::take_output`] handed out and was not written.
+    pub(crate) fn restore_output(&mut self, rest: &[u8]) {
+        let mut v = Vec::with_capacity(rest.len() + self.out.len());
+        v.extend_from_slice(rest);
+        v.extend_from_slice(&self.out);
+        self.out = v;
+    }
+
     /// A new socket is being opened: start the handshake, which must complete
     /// by `deadline` (TCP connect included). `tls_first`: the socket starts
     /// with a TLS handshake, before the server's INFO.

@@ -1,0 +1,199 @@
+//! Direct writes: a thread about to wait (a request, a flush, a delivery
+//! thread or `next_msg` that ran out of messages) writes the connection's
+//! pending output itself instead of waking the io loop. These tests check
+//! that the byte stream stays whole and in order when direct writes and the
+//! io loop's writes interleave, and that what a direct write could not hand
+//! to the kernel is written later, against a real nats-server.
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread;
+use std::time::Duration;
+
+use common::{NatsServer, artifacts_dir};
+use nats::{Connection, Options};
+
+const T: Duration = Duration::from_secs(10);
+
+/// Two publisher threads, a requester and a flusher share one connection; a
+/// responder on the same connection replies from its handler (delivery
+/// thread writes) and another from a `next_msg` loop. A subscriber on a
+/// second connection must see each publisher's sequence whole and in order.
+#[test]
+fn interleaved_direct_and_loop_writes_keep_every_stream_in_order() {
+    const N: u32 = 20_000;
+    let srv = NatsServer::start();
+    let nc = Connection::connect(&srv.url()).unwrap();
+    let watcher = Connection::connect(&srv.url()).unwrap();
+    let seen = watcher.subscribe("order.>").unwrap();
+    seen.set_pending_limits(None, None); // 160 MB arrive before they are read
+    watcher.flush().unwrap();
+
+    // Responder 1: a handler (replies written by its delivery thread).
+    let responder = nc.clone();
+    let _svc = nc
+        .subscribe_with_handler("svc.async", move |m| {
+            if let Some(r) = m.reply() {
+                responder.publish(r, m.payload()).unwrap();
+            }
+        })
+        .unwrap();
+    // Responder 2: a thread in a next_msg loop.
+    let sync_sub = nc.subscribe("svc.sync").unwrap();
+    let responder = nc.clone();
+    let stop = Arc::new(AtomicBool::new(false));
+    let stop2 = stop.clone();
+    let sync_svc = thread::spawn(move || {
+        while !stop2.load(Ordering::Acquire) {
+            if let Ok(m) = sync_sub.next_msg(Duration::from_millis(50))
+                && let Some(r) = m.reply()
+            {
+                responder.publish(r, m.payload()).unwrap();
+            }
+        }
+    });
+    nc.flush().unwrap();
+
+    let done = Arc::new(AtomicBool::new(false));
+    let mut workers = Vec::new();
+    for p in 0..2u32 {
+        let nc = nc.clone();
+        workers.push(thread::spawn(move || {
+            // Large enough to fill the socket now and then: the io loop is
+            // left holding output while the other threads want to write.
+            let mut body = vec![p as u8; 4096];
+            for i in 0..N {
+                body[..4].copy_from_slice(&i.to_be_bytes());
+                nc.publish(&format!("order.p{p}"), &body).unwrap();
+            }
+        }));
+    }
+    let requester = {
+        let nc = nc.clone();
+        let done = done.clone();
+        thread::spawn(move || {
+            let mut n = 0u32;
+            while !done.load(Ordering::Acquire) || n < 200 {
+                let subject = if n.is_multiple_of(2) {
+                    "svc.async"
+                } else {
+                    "svc.sync"
+                };
+                let body = format!("request {n}");
+                let r = nc.request(subject, body.as_bytes(), T).unwrap();
+                assert_eq!(r.payload(), body.as_bytes(), "reply to request {n}");
+                n += 1;
+            }
+            n
+        })
+    };
+    let flusher = {
+        let nc = nc.clone();
+        let done = done.clone();
+        thread::spawn(move || {
+            let mut n = 0;
+            while !done.load(Ordering::Acquire) || n < 50 {
+                nc.flush_timeout(T).unwrap();
+                n += 1;
+            }
+        })
+    };
+    for w in workers {
+        w.join().unwrap();
+    }
+    done.store(true, Ordering::Release);
+    let requests = requester.join().unwrap();
+    flusher.join().unwrap();
+    nc.flush().unwrap();
+
+    let mut next = [0u32; 2];
+    while next != [N, N] {
+        let m = seen
+            .next_msg(T)
+            .unwrap_or_else(|e| panic!("missing messages after {next:?}: {e}"));
+        let p = match m.subject() {
+            "order.p0" => 0,
+            "order.p1" => 1,
+            other => panic!("unexpected subject {other}"),
+        };
+        assert_eq!(m.payload().len(), 4096);
+        assert!(
+            m.payload()[4..].iter().all(|&b| b == p as u8),
+            "payload corrupted"
+        );
+        let i = u32::from_be_bytes(m.payload()[..4].try_into().unwrap());
+        assert_eq!(i, next[p], "publisher {p}: out of order or lost");
+        next[p] += 1;
+    }
+    assert!(requests >= 200);
+    stop.store(true, Ordering::Release);
+    sync_svc.join().unwrap();
+    assert!(nc.last_error().is_none(), "{:?}", nc.last_error());
+}
+
+/// A request far larger than the socket buffers, sent while the server is
+/// stopped (SIGSTOP): the requesting thread writes what the kernel takes,
+/// puts the rest back, and the io loop writes it once the server runs
+/// again. The reply must come, and publishes queued behind the request must
+/// arrive whole and after it.
+#[test]
+fn what_a_direct_write_leaves_is_written_by_the_io_loop() {
+    const BIG: usize = 48 << 20;
+    let dir = artifacts_dir().join(format!("direct-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let conf = dir.join("big.conf");
+    std::fs::write(&conf, "max_payload: 64MB\nmax_pending: 256MB\n").unwrap();
+    let srv = NatsServer::start_with_args(&["-c", conf.to_str().unwrap()]);
+    let nc = Options::new()
+        .url(&srv.url())
+        .ping_interval(Duration::from_secs(60))
+        .connect()
+        .unwrap();
+    let svc = Connection::connect(&srv.url()).unwrap();
+    let requests = svc.subscribe("big.req").unwrap();
+    let after = svc.subscribe("big.after").unwrap();
+    svc.flush().unwrap();
+    nc.flush().unwrap();
+
+    srv.pause();
+    let payload: Arc<Vec<u8>> = Arc::new((0..BIG).map(|i| (i % 251) as u8).collect());
+    let requester = {
+        let nc = nc.clone();
+        let payload = payload.clone();
+        thread::spawn(move || nc.request("big.req", &payload, Duration::from_secs(60)))
+    };
+    // The request is queued (and partly written) before these publishes.
+    common::wait_for("the request to be queued", || nc.statistics().out_msgs >= 1);
+    // These may wait for room in the output buffer until the server runs.
+    let publisher = {
+        let nc = nc.clone();
+        thread::spawn(move || {
+            for i in 0..100u32 {
+                nc.publish("big.after", &i.to_be_bytes()).unwrap();
+            }
+        })
+    };
+    srv.resume();
+
+    let m = requests.next_msg(Duration::from_secs(60)).unwrap();
+    assert_eq!(m.payload().len(), BIG);
+    assert!(
+        m.payload() == payload.as_slice(),
+        "request payload corrupted"
+    );
+    svc.publish(m.reply().unwrap(), b"ok").unwrap();
+    let reply = requester.join().unwrap().unwrap();
+    publisher.join().unwrap();
+    assert_eq!(reply.payload(), b"ok");
+    for i in 0..100u32 {
+        let m = after.next_msg(T).unwrap();
+        assert_eq!(
+            m.payload(),
+            &i.to_be_bytes(),
+            "publish {i} after the request"
+        );
+    }
+    assert!(nc.last_error().is_none(), "{:?}", nc.last_error());
+}
