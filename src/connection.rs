@@ -2481,9 +2481,19 @@ impl Connection {
                 return;
             }
             loop {
-                let next = match idle {
-                    Some(d) => worker.rx.recv_timeout(d),
-                    None => worker.rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
+                let next = match worker.rx.try_recv() {
+                    Ok(m) => Ok(m),
+                    Err(_) => {
+                        // About to wait: write what the handlers published
+                        // (replies) without waking the io loop.
+                        if let Some(c) = conn.upgrade() {
+                            c.write_before_wait();
+                        }
+                        match idle {
+                            Some(d) => worker.rx.recv_timeout(d),
+                            None => worker.rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
+                        }
+                    }
                 };
                 match next {
                     Ok(m) => {
@@ -2497,13 +2507,6 @@ impl Connection {
                         .is_err()
                         {
                             eprintln!("nats: message handler panicked; delivery continues");
-                        }
-                        if worker.rx.is_empty()
-                            && let Some(c) = conn.upgrade()
-                        {
-                            // About to wait: write what the handler published
-                            // (a reply) without waking the io loop.
-                            c.write_before_wait();
                         }
                     }
                     Err(RecvTimeoutError::Timeout) => {
@@ -3093,11 +3096,12 @@ impl Subscription {
         if self.shared.slow_report.swap(false, Ordering::AcqRel) {
             return err(ErrorKind::SlowConsumer, "messages were dropped");
         }
-        if self.shared.rx.is_empty() {
+        let next = self.shared.rx.try_recv().or_else(|_| {
             // About to wait: write what this thread published (a reply).
             self.conn.write_before_wait();
-        }
-        match self.shared.rx.recv_timeout(timeout) {
+            self.shared.rx.recv_timeout(timeout)
+        });
+        match next {
             Ok(m) => {
                 self.shared.consumed(&m);
                 if self.shared.read_one() {

@@ -506,27 +506,30 @@ impl Parser {
 
     /// Parses the arguments of `MSG`/`HMSG` and switches to reading the body.
     fn begin_msg(&mut self, args: &[u8], hdr: bool, line: &[u8]) -> Result<()> {
-        // Split on blanks by hand (this runs for every message).
+        // Split on blanks by hand, in one pass (this runs for every message).
         let mut toks: [&[u8]; 5] = [&[]; 5];
         let mut n = 0;
-        let mut rest = args;
-        loop {
-            let start = rest
-                .iter()
-                .position(|&b| !is_blank(b))
-                .unwrap_or(rest.len());
-            rest = rest.get(start..).unwrap_or_default();
-            if rest.is_empty() {
-                break;
+        let mut start = usize::MAX; // start of the current token, if any
+        for (i, &b) in args.iter().enumerate() {
+            if is_blank(b) {
+                if start != usize::MAX {
+                    let slot = toks
+                        .get_mut(n)
+                        .ok_or_else(|| proto_err("too many arguments", line))?;
+                    *slot = args.get(start..i).unwrap_or_default();
+                    n += 1;
+                    start = usize::MAX;
+                }
+            } else if start == usize::MAX {
+                start = i;
             }
-            let end = rest.iter().position(|&b| is_blank(b)).unwrap_or(rest.len());
-            let (tok, tail) = rest.split_at(end);
-            match toks.get_mut(n) {
-                Some(slot) => *slot = tok,
-                None => return Err(proto_err("too many arguments", line)),
-            }
+        }
+        if start != usize::MAX {
+            let slot = toks
+                .get_mut(n)
+                .ok_or_else(|| proto_err("too many arguments", line))?;
+            *slot = args.get(start..).unwrap_or_default();
             n += 1;
-            rest = tail;
         }
         let toks = toks.get(..n).unwrap_or_default();
         let (subject, sid, reply, hlen, total) = match (hdr, toks) {
@@ -660,13 +663,20 @@ fn parse_num(s: &[u8]) -> Option<u64> {
     if s.is_empty() {
         return None;
     }
-    s.iter().try_fold(0u64, |acc, &b| {
-        if b.is_ascii_digit() {
-            acc.checked_mul(10)?.checked_add(u64::from(b - b'0'))
-        } else {
-            None
+    // Up to 19 digits cannot overflow a u64: no checked arithmetic then.
+    let mut acc = 0u64;
+    for &b in s {
+        let d = b.wrapping_sub(b'0');
+        if d > 9 {
+            return None;
         }
-    })
+        acc = if s.len() < 20 {
+            acc * 10 + u64::from(d)
+        } else {
+            acc.checked_mul(10)?.checked_add(u64::from(d))?
+        };
+    }
+    Some(acc)
 }
 
 fn proto_err(what: &str, input: &[u8]) -> Error {
@@ -1303,6 +1313,47 @@ mod tests {
                 quote(input)
             );
             assert!(e.text().contains('\''), "error quotes input: {e:?}");
+        }
+    }
+
+    #[test]
+    fn numbers_at_the_u64_limit() {
+        assert_eq!(parse_num(b"0"), Some(0));
+        assert_eq!(
+            parse_num(b"9999999999999999999"),
+            Some(9_999_999_999_999_999_999)
+        );
+        assert_eq!(parse_num(b"18446744073709551615"), Some(u64::MAX));
+        assert_eq!(parse_num(b"18446744073709551616"), None);
+        assert_eq!(parse_num(b"99999999999999999999"), None);
+        assert_eq!(parse_num(b"000000000000000000000001"), Some(1));
+        assert_eq!(parse_num(b""), None);
+        assert_eq!(parse_num(b"1a"), None);
+        assert_eq!(parse_num(b"-1"), None);
+        assert_eq!(parse_num(b"/"), None);
+        assert_eq!(parse_num(b":"), None);
+    }
+
+    #[test]
+    fn msg_arguments_split_on_any_run_of_blanks() {
+        let mut p = Parser::new();
+        let ops = parse_all(&mut p, b"MSG \t foo\t 7  bar \t3 \t\r\nabc\r\n").unwrap();
+        match ops.as_slice() {
+            [ServerOp::Msg(m)] => {
+                assert_eq!(m.sid, 7);
+                assert_eq!(m.subject(), "foo");
+                assert_eq!(m.reply(), Some("bar"));
+                assert_eq!(m.payload(), b"abc");
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        for bad in [
+            &b"MSG a 1 b c 3\r\n"[..],
+            b"MSG a 1\r\n",
+            b"MSG a x 3\r\n",
+            b"HMSG a 1 b 2 3 4\r\n",
+        ] {
+            assert_eq!(err_of(bad).kind(), ErrorKind::ProtocolError, "{bad:?}");
         }
     }
 
