@@ -508,7 +508,7 @@ impl SubSink for Sink {
     fn deliver(&self, frame: MsgFrame) -> Delivery {
         match self {
             Sink::Sub(s, tx) => {
-                let size = frame.header_len + frame.payload_len;
+                let size = frame.header_len() + frame.payload_len();
                 let pm = s.pending_msgs.load(Ordering::Acquire);
                 let pb = s.pending_bytes.load(Ordering::Acquire);
                 if s.over_limit(pm, pb, size) {
@@ -2257,6 +2257,12 @@ impl Connection {
     /// `InsufficientBuffer` (reconnect buffer full while disconnected).
     pub fn publish(&self, subject: &str, payload: &[u8]) -> Result<()> {
         subject::check_publish_subject(subject)?;
+        self.publish_raw(subject, None, &[], payload)
+    }
+
+    /// [`Connection::publish`] for a subject the caller already checked.
+    pub(crate) fn publish_checked(&self, subject: &str, payload: &[u8]) -> Result<()> {
+        debug_assert!(subject::check_publish_subject(subject).is_ok());
         self.publish_raw(subject, None, &[], payload)
     }
 

@@ -660,7 +660,7 @@ impl<S: SubSink> Engine<S> {
         if self.phase != Phase::Connected {
             return;
         }
-        let sid = frame.sid;
+        let sid = frame.sid();
         let Some(entry) = self.subs.get_mut(&sid) else {
             return; // Unsubscribed: the server may still have had some in flight.
         };
@@ -669,7 +669,7 @@ impl<S: SubSink> Engine<S> {
         }
         entry.received += 1;
         self.stats.in_msgs += 1;
-        self.stats.in_bytes += (frame.header_len + frame.payload_len) as u64;
+        self.stats.in_bytes += (frame.header_len() + frame.payload_len()) as u64;
         let reached_max = entry.max > 0 && entry.received >= entry.max;
         let outcome = entry.sink.deliver(frame);
         if reached_max {

@@ -186,14 +186,15 @@ fn check_op(op: &ServerOp, cfg: &ParserCfg) {
 /// A frame's buffer holds exactly subject, NUL, reply, NUL, headers,
 /// payload, NUL and the padding, and its accessors see those parts.
 fn check_frame(f: &MsgFrame, cfg: &ParserCfg) {
-    let reply_len = f.reply_len.unwrap_or(0);
-    let expected = f.subject_len + reply_len + 2 + f.header_len + f.payload_len + 1 + cfg.padding;
-    assert_eq!(f.buf.len(), expected, "frame buffer size");
+    let reply_len = f.reply_len().unwrap_or(0);
+    let expected =
+        f.subject_len() + reply_len + 2 + f.header_len() + f.payload_len() + 1 + cfg.padding;
+    assert_eq!(f.buf().len(), expected, "frame buffer size");
     assert!(
-        f.header_len + f.payload_len <= cfg.max_payload,
+        f.header_len() + f.payload_len() <= cfg.max_payload,
         "over max_payload"
     );
-    assert_eq!(f.subject().len(), f.subject_len, "subject not UTF-8");
+    assert_eq!(f.subject().len(), f.subject_len(), "subject not UTF-8");
     assert!(!f.subject().is_empty(), "empty subject");
     if let Some(r) = f.reply() {
         assert_eq!(r.len(), reply_len, "reply not UTF-8");
@@ -205,13 +206,15 @@ fn check_frame(f: &MsgFrame, cfg: &ParserCfg) {
             "blank or control byte in {s:?}"
         );
     }
-    assert_eq!(f.buf.get(f.subject_len), Some(&0));
-    assert_eq!(f.buf.get(f.subject_len + 1 + reply_len), Some(&0));
-    assert_eq!(f.header_bytes().len(), f.header_len);
-    assert_eq!(f.payload().len(), f.payload_len);
-    let end = f.payload_offset() + f.payload_len;
+    assert_eq!(f.buf().get(f.subject_len()), Some(&0));
+    assert_eq!(f.buf().get(f.subject_len() + 1 + reply_len), Some(&0));
+    assert_eq!(f.header_bytes().len(), f.header_len());
+    assert_eq!(f.payload().len(), f.payload_len());
+    let end = f.payload_offset() + f.payload_len();
     assert!(
-        f.buf.get(end..).is_some_and(|t| t.iter().all(|&b| b == 0)),
+        f.buf()
+            .get(end..)
+            .is_some_and(|t| t.iter().all(|&b| b == 0)),
         "payload not followed by NUL and zero padding"
     );
 }
@@ -219,17 +222,21 @@ fn check_frame(f: &MsgFrame, cfg: &ParserCfg) {
 /// The `MSG`/`HMSG` wire form of a frame (single spaces, plain numbers).
 fn encode_msg(f: &MsgFrame) -> Vec<u8> {
     let mut out = Vec::new();
-    out.extend_from_slice(if f.header_len > 0 { b"HMSG " } else { b"MSG " });
+    out.extend_from_slice(if f.header_len() > 0 {
+        b"HMSG "
+    } else {
+        b"MSG "
+    });
     out.extend_from_slice(f.subject().as_bytes());
-    out.extend_from_slice(format!(" {}", f.sid).as_bytes());
+    out.extend_from_slice(format!(" {}", f.sid()).as_bytes());
     if let Some(r) = f.reply() {
         out.push(b' ');
         out.extend_from_slice(r.as_bytes());
     }
-    if f.header_len > 0 {
-        out.extend_from_slice(format!(" {}", f.header_len).as_bytes());
+    if f.header_len() > 0 {
+        out.extend_from_slice(format!(" {}", f.header_len()).as_bytes());
     }
-    out.extend_from_slice(format!(" {}\r\n", f.header_len + f.payload_len).as_bytes());
+    out.extend_from_slice(format!(" {}\r\n", f.header_len() + f.payload_len()).as_bytes());
     out.extend_from_slice(f.header_bytes());
     out.extend_from_slice(f.payload());
     out.extend_from_slice(b"\r\n");
@@ -293,7 +300,7 @@ impl SubSink for Sink {
     fn deliver(&self, frame: MsgFrame) -> Delivery {
         let mut s = self.0.borrow_mut();
         assert!(!s.gone, "message for removed subscription {}", s.sid);
-        assert_eq!(frame.sid, s.sid, "message for the wrong subscription");
+        assert_eq!(frame.sid(), s.sid, "message for the wrong subscription");
         s.delivered += 1;
         assert!(
             s.max == 0 || s.delivered <= s.max,

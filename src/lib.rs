@@ -46,6 +46,7 @@ mod engine;
 pub mod error;
 mod evloop;
 pub mod ffi;
+mod frame;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;

@@ -9,12 +9,12 @@ use crate::subject;
 
 /// A message, received or to be published.
 ///
-/// Received messages live in one allocation (subject, reply and payload, each
-/// followed by a NUL byte so the C API can hand out pointers without copying).
+/// A message lives in one allocation (subject, reply and payload, each
+/// followed by a NUL byte so the C API can hand out pointers without copying,
+/// and the decoded headers); moving a `Message` moves one pointer.
 #[derive(Debug, Clone)]
 pub struct Message {
     frame: MsgFrame,
-    headers: Option<Headers>,
 }
 
 impl Message {
@@ -52,20 +52,33 @@ impl Message {
         }
         Ok(Message {
             frame: MsgFrame::build(0, subject, reply, &[], payload),
-            headers: None,
         })
     }
 
     /// Wraps a frame received from the server, decoding its header block if
     /// any. A malformed header block leaves the message without headers (the
     /// payload is still delivered).
-    pub(crate) fn from_frame_lenient(frame: MsgFrame) -> Message {
-        let headers = if frame.header_len > 0 {
-            Headers::decode(frame.header_bytes()).ok()
-        } else {
-            None
-        };
-        Message { frame, headers }
+    pub(crate) fn from_frame_lenient(mut frame: MsgFrame) -> Message {
+        if frame.header_len() > 0 {
+            *frame.headers_slot() = Headers::decode(frame.header_bytes()).ok();
+        }
+        Message { frame }
+    }
+
+    /// Gives the message up as a raw pointer (the C API's `natsMsg *`).
+    pub(crate) fn into_raw(self) -> std::ptr::NonNull<u8> {
+        self.frame.into_raw()
+    }
+
+    /// Takes back a message given up by [`Message::into_raw`].
+    ///
+    /// # Safety
+    /// As [`MsgFrame::from_raw`].
+    pub(crate) unsafe fn from_raw(p: std::ptr::NonNull<u8>) -> Message {
+        // SAFETY: forwarded contract.
+        Message {
+            frame: unsafe { MsgFrame::from_raw(p) },
+        }
     }
 
     /// The subject.
@@ -85,51 +98,51 @@ impl Message {
 
     /// The headers, if the message has any.
     pub fn headers(&self) -> Option<&Headers> {
-        self.headers.as_ref()
+        self.frame.headers()
     }
 
     /// The headers, created empty on first use, for adding or changing entries.
     pub fn headers_mut(&mut self) -> &mut Headers {
-        self.headers.get_or_insert_with(Headers::new)
+        self.frame.headers_slot().get_or_insert_with(Headers::new)
     }
 
     /// The headers for changing or removing entries, without creating them.
     pub(crate) fn headers_opt_mut(&mut self) -> Option<&mut Headers> {
-        self.headers.as_mut()
+        self.frame.headers_slot().as_mut()
     }
 
     /// True if this is the server's "no responders" status message (503, empty payload).
     pub fn is_no_responders(&self) -> bool {
-        self.frame.payload_len == 0 && self.headers.as_ref().and_then(|h| h.status()) == Some(503)
+        self.frame.payload_len() == 0 && self.headers().and_then(|h| h.status()) == Some(503)
     }
 
     /// The subject as a NUL-terminated C string (borrowed from the message).
     pub(crate) fn subject_cstr(&self) -> &CStr {
-        cstr_at(&self.frame.buf, 0)
+        cstr_at(self.frame.buf(), 0)
     }
 
     /// The reply as a NUL-terminated C string, if any.
     pub(crate) fn reply_cstr(&self) -> Option<&CStr> {
         self.frame
-            .reply_len
-            .map(|_| cstr_at(&self.frame.buf, self.frame.subject_len + 1))
+            .reply_len()
+            .map(|_| cstr_at(self.frame.buf(), self.frame.subject_len() + 1))
     }
 
     /// The payload followed by a NUL byte (for `natsMsg_GetData`).
     pub(crate) fn payload_with_nul(&self) -> &[u8] {
         let start = self.frame.payload_offset();
-        let end = start + self.frame.payload_len + 1;
-        self.frame.buf.get(start..end).unwrap_or(b"\0")
+        let end = start + self.frame.payload_len() + 1;
+        self.frame.buf().get(start..end).unwrap_or(b"\0")
     }
 
     /// Bytes the message counts for pending limits: headers + payload.
     pub(crate) fn size(&self) -> usize {
-        self.frame.header_len + self.frame.payload_len
+        self.frame.header_len() + self.frame.payload_len()
     }
 
     /// Encodes the headers (if any, and non-empty) into `out`.
     pub(crate) fn encode_headers(&self, out: &mut Vec<u8>) {
-        if let Some(h) = &self.headers
+        if let Some(h) = self.headers()
             && (!h.is_empty() || h.status().is_some())
         {
             h.encode(out);

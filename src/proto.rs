@@ -87,108 +87,8 @@ pub struct ServerInfo {
     pub cluster: String,
 }
 
-/// One message, held in a single allocation laid out for zero-copy use from C.
-///
-/// `buf` is: subject bytes, `0`, reply bytes (empty if none), `0`, raw header
-/// bytes (`header_len` bytes, including `NATS/1.0...\r\n\r\n`), payload bytes
-/// (`payload_len` bytes), `0`. So the subject, the reply and the payload are
-/// each followed by a NUL byte.
-///
-/// The fields are public for the connection's use; the accessors never panic,
-/// even on a frame whose fields do not match its buffer (they then return
-/// empty values).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MsgFrame {
-    /// Subscription id the server delivered the message for.
-    pub sid: u64,
-    /// The message bytes, laid out as described on the type.
-    pub buf: Vec<u8>,
-    /// Length of the subject.
-    pub subject_len: usize,
-    /// Length of the reply subject, `None` when the message has no reply.
-    pub reply_len: Option<usize>,
-    /// Length of the raw header block (0 for a `MSG`).
-    pub header_len: usize,
-    /// Length of the payload.
-    pub payload_len: usize,
-}
-
-impl MsgFrame {
-    /// The subject. The parser only produces frames with a UTF-8 subject; for a
-    /// hand-made inconsistent frame this is `""`.
-    pub fn subject(&self) -> &str {
-        self.slice_str(0, self.subject_len)
-    }
-
-    /// The reply subject, if the message has one.
-    pub fn reply(&self) -> Option<&str> {
-        self.reply_len
-            .map(|len| self.slice_str(self.subject_len.saturating_add(1), len))
-    }
-
-    /// The raw header block (empty for a message without headers).
-    pub fn header_bytes(&self) -> &[u8] {
-        let start = self
-            .subject_len
-            .saturating_add(self.reply_len.unwrap_or(0))
-            .saturating_add(2);
-        self.slice(start, self.header_len)
-    }
-
-    /// The payload.
-    pub fn payload(&self) -> &[u8] {
-        self.slice(self.payload_offset(), self.payload_len)
-    }
-
-    /// Index of the payload in `buf`; the byte after the payload is a NUL.
-    pub fn payload_offset(&self) -> usize {
-        self.subject_len
-            .saturating_add(self.reply_len.unwrap_or(0))
-            .saturating_add(2)
-            .saturating_add(self.header_len)
-    }
-
-    /// Builds a frame from its parts (for locally created messages), in one
-    /// allocation. `reply` `None` means no reply. The caller makes sure that
-    /// `subject` and `reply` contain no NUL byte (the C view would be cut).
-    pub fn build(
-        sid: u64,
-        subject: &str,
-        reply: Option<&str>,
-        header: &[u8],
-        payload: &[u8],
-    ) -> MsgFrame {
-        let reply_bytes = reply.map(str::as_bytes).unwrap_or_default();
-        let cap = subject.len() + reply_bytes.len() + header.len() + payload.len() + 3;
-        let mut buf = Vec::with_capacity(cap);
-        buf.extend_from_slice(subject.as_bytes());
-        buf.push(0);
-        buf.extend_from_slice(reply_bytes);
-        buf.push(0);
-        buf.extend_from_slice(header);
-        buf.extend_from_slice(payload);
-        buf.push(0);
-        MsgFrame {
-            sid,
-            buf,
-            subject_len: subject.len(),
-            reply_len: reply.map(str::len),
-            header_len: header.len(),
-            payload_len: payload.len(),
-        }
-    }
-
-    fn slice(&self, start: usize, len: usize) -> &[u8] {
-        start
-            .checked_add(len)
-            .and_then(|end| self.buf.get(start..end))
-            .unwrap_or_default()
-    }
-
-    fn slice_str(&self, start: usize, len: usize) -> &str {
-        std::str::from_utf8(self.slice(start, len)).unwrap_or_default()
-    }
-}
+pub use crate::frame::MsgFrame;
+use crate::frame::Parts;
 
 /// One operation received from the server.
 #[derive(Debug, Clone, PartialEq)]
@@ -214,19 +114,13 @@ pub enum ServerOp {
 /// A message whose control line has been read and whose body is being read.
 #[derive(Debug)]
 struct PendingMsg {
-    sid: u64,
-    /// Subject, NUL, reply, NUL, then the body as it arrives.
-    buf: Vec<u8>,
-    subject_len: usize,
-    reply_len: Option<usize>,
-    header_len: usize,
-    payload_len: usize,
+    /// Subject, NUL, reply and NUL written; the body goes at `at`.
+    frame: MsgFrame,
+    at: usize,
     /// Body bytes (headers plus payload) still to come.
     remaining: usize,
     /// How many bytes of the `\r\n` after the body have been seen (0..=2).
     trailer: u8,
-    /// Zero bytes to add after the payload's NUL.
-    padding: usize,
 }
 
 impl PendingMsg {
@@ -235,7 +129,8 @@ impl PendingMsg {
     fn feed(&mut self, rest: &[u8]) -> Result<(usize, bool)> {
         let mut used = self.remaining.min(rest.len());
         if let Some(body) = rest.get(..used) {
-            self.buf.extend_from_slice(body);
+            self.frame.write_at(self.at, body);
+            self.at += used;
         }
         self.remaining -= used;
         if self.remaining > 0 {
@@ -258,17 +153,9 @@ impl PendingMsg {
         Ok((used, true))
     }
 
-    fn into_frame(mut self) -> MsgFrame {
-        self.buf.push(0);
-        self.buf.resize(self.buf.len() + self.padding, 0);
-        MsgFrame {
-            sid: self.sid,
-            buf: self.buf,
-            subject_len: self.subject_len,
-            reply_len: self.reply_len,
-            header_len: self.header_len,
-            payload_len: self.payload_len,
-        }
+    /// The message (its NUL and padding are zeros from the allocation).
+    fn into_frame(self) -> MsgFrame {
+        self.frame
     }
 }
 
@@ -374,11 +261,91 @@ impl Parser {
                     }
                     used
                 }
-                State::Line => self.feed_line(rest, emit)?,
+                State::Line => match self.fast_msg(rest) {
+                    Some((used, frame)) => {
+                        emit(ServerOp::Msg(frame));
+                        used
+                    }
+                    None => self.feed_line(rest, emit)?,
+                },
             };
             rest = rest.get(used..).unwrap_or_default();
         }
         Ok(())
+    }
+
+    /// The usual case, in one pass: `rest` starts with a whole, plain
+    /// `MSG <subject> <sid> [reply] <size>\r\n` (single spaces; subject and
+    /// reply printable ASCII) followed by its whole payload and `\r\n`.
+    /// Returns the bytes used and the message; `None` for anything else (an
+    /// unfinished line or body, other spacing, non-ASCII, errors...), which
+    /// the general path then handles from the same byte, so both give the
+    /// same result.
+    fn fast_msg(&self, rest: &[u8]) -> Option<(usize, MsgFrame)> {
+        if !self.line.is_empty() || !rest.starts_with(b"MSG ") {
+            return None;
+        }
+        // Token boundaries within `rest`; the line ends at `cr`.
+        let mut toks = [(0usize, 0usize); 4];
+        let mut n = 0;
+        let mut start = 4;
+        // The `\r` ends a line of at most `max_control_line` bytes.
+        let scan = rest.get(4..self.max_control_line.saturating_add(1).min(rest.len()))?;
+        let mut cr = None;
+        for (k, &b) in scan.iter().enumerate() {
+            let i = k + 4;
+            if b == b' ' || b == b'\r' {
+                if i == start || n == 4 {
+                    return None; // empty token, or too many
+                }
+                *toks.get_mut(n)? = (start, i);
+                n += 1;
+                start = i + 1;
+                if b == b'\r' {
+                    cr = Some(i);
+                    break;
+                }
+            } else if !(0x21..0x7f).contains(&b) {
+                return None;
+            }
+        }
+        let cr = cr?;
+        if rest.get(cr + 1) != Some(&b'\n') {
+            return None;
+        }
+        let tok = |k: usize| toks.get(k).and_then(|&(a, b)| rest.get(a..b));
+        let (subject, sid, reply, size) = match n {
+            3 => (tok(0)?, tok(1)?, None, tok(2)?),
+            4 => (tok(0)?, tok(1)?, Some(tok(2)?), tok(3)?),
+            _ => return None,
+        };
+        let sid = parse_num(sid)?;
+        let size = usize::try_from(parse_num(size)?).ok()?;
+        if size > self.max_payload {
+            return None;
+        }
+        let body = cr + 2;
+        let end = body.checked_add(size)?;
+        if rest.get(end..end + 2) != Some(b"\r\n") {
+            return None;
+        }
+        let payload = rest.get(body..end)?;
+        let mut frame = MsgFrame::alloc(Parts {
+            sid,
+            subject_len: subject.len(),
+            reply_len: reply.map(<[u8]>::len),
+            header_len: 0,
+            payload_len: size,
+            padding: self.padding,
+        })?;
+        frame.write_at(0, subject);
+        let mut at = subject.len() + 1;
+        if let Some(r) = reply {
+            frame.write_at(at, r);
+            at += r.len();
+        }
+        frame.write_at(at + 1, payload);
+        Some((end + 2, frame))
     }
 
     /// The length limit for the control line starting with the buffered bytes
@@ -558,33 +525,30 @@ impl Parser {
             .ok_or_else(|| proto_err("message larger than maximum payload", line))?;
         // hlen <= total, so it fits.
         let hlen = usize::try_from(hlen).unwrap_or(total);
-        let reply_bytes = reply.unwrap_or_default();
-        let cap = subject
-            .len()
-            .checked_add(reply_bytes.len())
-            .and_then(|c| c.checked_add(total))
-            .and_then(|c| c.checked_add(3))
-            .and_then(|c| c.checked_add(self.padding))
-            .ok_or_else(|| proto_err("message too large", line))?;
-        let mut buf = Vec::new();
-        buf.try_reserve_exact(cap).map_err(|_| {
-            Error::new(
-                ErrorKind::NoMemory,
-                format!("cannot allocate {cap} bytes for a message"),
-            )
-        })?;
-        buf.extend_from_slice(subject);
-        buf.push(0);
-        buf.extend_from_slice(reply_bytes);
-        buf.push(0);
-        self.state = State::Msg(PendingMsg {
+        let parts = Parts {
             sid,
-            padding: self.padding,
-            buf,
             subject_len: subject.len(),
             reply_len: reply.map(<[u8]>::len),
             header_len: hlen,
             payload_len: total - hlen,
+            padding: self.padding,
+        };
+        let Some(mut frame) = MsgFrame::alloc(parts) else {
+            return Err(Error::new(
+                ErrorKind::NoMemory,
+                format!("cannot allocate a message of {total} bytes"),
+            ));
+        };
+        frame.write_at(0, subject);
+        let mut at = subject.len() + 1;
+        if let Some(r) = reply {
+            frame.write_at(at, r);
+            at += r.len();
+        }
+        at += 1;
+        self.state = State::Msg(PendingMsg {
+            frame,
+            at,
             remaining: total,
             trailer: 0,
         });
@@ -1008,16 +972,14 @@ mod tests {
     fn msg_without_reply() {
         let ops = ops_of(b"MSG FOO.BAR 9 11\r\nHello World\r\n");
         let m = msg(&ops);
-        assert_eq!(m.sid, 9);
+        assert_eq!(m.sid(), 9);
         assert_eq!(m.subject(), "FOO.BAR");
         assert_eq!(m.reply(), None);
         assert_eq!(m.header_bytes(), b"");
         assert_eq!(m.payload(), b"Hello World");
-        assert_eq!(m.buf, b"FOO.BAR\0\0Hello World\0");
+        assert_eq!(m.buf(), b"FOO.BAR\0\0Hello World\0");
         assert_eq!(m.payload_offset(), 9);
-        assert_eq!(m.buf.get(m.payload_offset() + m.payload_len), Some(&0));
-        // One allocation of exactly the right size.
-        assert_eq!(m.buf.capacity(), m.buf.len());
+        assert_eq!(m.buf().get(m.payload_offset() + m.payload_len()), Some(&0));
     }
 
     #[test]
@@ -1027,8 +989,7 @@ mod tests {
         assert_eq!(m.subject(), "FOO.BAR");
         assert_eq!(m.reply(), Some("INBOX.34"));
         assert_eq!(m.payload(), b"Hello World");
-        assert_eq!(m.buf, b"FOO.BAR\0INBOX.34\0Hello World\0");
-        assert_eq!(m.buf.capacity(), m.buf.len());
+        assert_eq!(m.buf(), b"FOO.BAR\0INBOX.34\0Hello World\0");
     }
 
     #[test]
@@ -1037,15 +998,14 @@ mod tests {
             b"HMSG FOO.BAR 9 INBOX.1 34 45\r\nNATS/1.0\r\nFoodGroup: vegetable\r\n\r\nHello World\r\n",
         );
         let m = msg(&ops);
-        assert_eq!(m.sid, 9);
+        assert_eq!(m.sid(), 9);
         assert_eq!(m.reply(), Some("INBOX.1"));
-        assert_eq!(m.header_len, 34);
+        assert_eq!(m.header_len(), 34);
         assert_eq!(
             m.header_bytes(),
             b"NATS/1.0\r\nFoodGroup: vegetable\r\n\r\n"
         );
         assert_eq!(m.payload(), b"Hello World");
-        assert_eq!(m.buf.capacity(), m.buf.len());
         let ops = ops_of(b"hmsg s 1 12 12\r\nNATS/1.0\r\n\r\n\r\n");
         let m = msg(&ops);
         assert_eq!(m.header_bytes(), b"NATS/1.0\r\n\r\n");
@@ -1058,7 +1018,7 @@ mod tests {
         let ops = ops_of(b"MSG foo 1 0\r\n\r\n");
         let m = msg(&ops);
         assert_eq!(m.payload(), b"");
-        assert_eq!(m.buf, b"foo\0\0\0");
+        assert_eq!(m.buf(), b"foo\0\0\0");
         let ops = ops_of(b"MSG foo 1 8\r\n\r\nPING\r\n\r\n");
         assert_eq!(msg(&ops).payload(), b"\r\nPING\r\n");
     }
@@ -1108,7 +1068,6 @@ mod tests {
         let ops = parse_all(&mut p, b"llo\r\n").expect("rest");
         let m = msg(&ops);
         assert_eq!(m.payload(), b"hello");
-        assert_eq!(m.buf.capacity(), m.buf.len());
     }
 
     #[test]
@@ -1340,7 +1299,7 @@ mod tests {
         let ops = parse_all(&mut p, b"MSG \t foo\t 7  bar \t3 \t\r\nabc\r\n").unwrap();
         match ops.as_slice() {
             [ServerOp::Msg(m)] => {
-                assert_eq!(m.sid, 7);
+                assert_eq!(m.sid(), 7);
                 assert_eq!(m.subject(), "foo");
                 assert_eq!(m.reply(), Some("bar"));
                 assert_eq!(m.payload(), b"abc");
@@ -1398,8 +1357,8 @@ mod tests {
             panic!("{ops:?}")
         };
         assert_eq!(f.payload(), b"abc");
-        let end = f.payload_offset() + f.payload_len;
-        assert_eq!(&f.buf[end..], &[0u8; 5]);
+        let end = f.payload_offset() + f.payload_len();
+        assert_eq!(&f.buf()[end..], &[0u8; 5]);
     }
 
     #[test]
@@ -1496,7 +1455,7 @@ mod tests {
         server.extend_from_slice(body);
         let ops = ops_of(&server);
         let m = msg(&ops);
-        assert_eq!(m.sid, 42);
+        assert_eq!(m.sid(), 42);
         assert_eq!(m.subject(), subject);
         assert_eq!(m.reply(), reply);
         assert_eq!(m.header_bytes(), headers);
@@ -1584,16 +1543,11 @@ mod tests {
     }
 
     #[test]
-    fn frame_accessors_never_panic() {
-        let mut f = MsgFrame::build(1, "subj", Some("rep"), b"HDR", b"data");
-        assert_eq!(f.buf, b"subj\0rep\0HDRdata\0");
+    fn frame_layout() {
+        let f = MsgFrame::build(1, "subj", Some("rep"), b"HDR", b"data");
+        assert_eq!(f.buf(), b"subj\0rep\0HDRdata\0");
         assert_eq!(f.payload_offset(), 12);
-        f.payload_len = 1000;
-        f.reply_len = Some(usize::MAX);
-        assert_eq!(f.payload(), b"");
-        assert_eq!(f.reply(), Some(""));
-        assert_eq!(f.header_bytes(), b"");
-        f.subject_len = 1000;
-        assert_eq!(f.subject(), "");
+        assert_eq!(f.header_bytes(), b"HDR");
+        assert_eq!(f.payload(), b"data");
     }
 }

@@ -354,9 +354,46 @@ unsafe fn publish(
     dataLen: c_int,
 ) -> Result<()> {
     let c = conn(nc)?;
+    // SAFETY: NULL or a C string per the contract.
+    if let Some(s) = unsafe { plain_subject(subj) } {
+        // SAFETY: per the contract.
+        return c.conn.publish_checked(s, unsafe { bytes(data, dataLen) }?);
+    }
     let s = subject(subj)?;
     // SAFETY: per the contract.
     c.conn.publish(s, unsafe { bytes(data, dataLen) }?)
+}
+
+/// The usual publish subject, non-empty printable ASCII without blanks,
+/// measured and checked in one pass: it needs no other check. `None` for
+/// anything else (NULL included): the general checks then give the error.
+///
+/// # Safety
+/// `s` must be NULL or a valid NUL-terminated string.
+unsafe fn plain_subject<'a>(s: *const c_char) -> Option<&'a str> {
+    if s.is_null() {
+        return None;
+    }
+    let p = s.cast::<u8>();
+    let mut n = 0usize;
+    loop {
+        // SAFETY: a C string: every byte up to its NUL is readable, and the
+        // loop stops at the NUL.
+        let b = unsafe { *p.add(n) };
+        if b == 0 {
+            break;
+        }
+        if !(0x21..0x7f).contains(&b) {
+            return None;
+        }
+        n += 1;
+    }
+    if n == 0 {
+        return None;
+    }
+    // SAFETY: the `n` bytes before the NUL were read above and are printable
+    // ASCII, which is UTF-8; the caller keeps the string for the call.
+    Some(unsafe { std::str::from_utf8_unchecked(std::slice::from_raw_parts(p, n)) })
 }
 
 /// Publishes the C string `str` (without its NUL; NULL: empty) on `subj`.
@@ -400,8 +437,8 @@ pub unsafe extern "C" fn natsConnection_PublishMsg(
 unsafe fn publish_msg(nc: *mut natsConnection, msg: *mut natsMsg) -> Result<()> {
     let c = conn(nc)?;
     // SAFETY: NULL or a valid message.
-    let m = unsafe { arg_ref(msg, "msg") }?;
-    c.conn.publish_message(&m.msg)
+    let m = unsafe { natsMsg::arg(msg, "msg") }?;
+    c.conn.publish_message(&m)
 }
 
 /// Publishes with a reply subject (NULL or empty reply: `NATS_INVALID_ARG`).
@@ -602,8 +639,8 @@ pub unsafe extern "C" fn natsConnection_RequestMsg(
         do_request(replyMsg, || {
             let c = conn(nc)?;
             // SAFETY: NULL or a valid message.
-            let m = unsafe { arg_ref(requestMsg, "requestMsg") }?;
-            c.conn.request_message(&m.msg, request_timeout(timeout))
+            let m = unsafe { natsMsg::arg(requestMsg, "requestMsg") }?;
+            c.conn.request_message(&m, request_timeout(timeout))
         })
     })
 }

@@ -7,7 +7,7 @@
 use std::ffi::{c_char, c_int};
 use std::ptr;
 
-use super::{arg_mut, arg_ref, c_array, guard, natsStatus, opt_str, raise, req_str};
+use super::{c_array, guard, natsStatus, opt_str, raise, req_str};
 use crate::error::{Error, ErrorKind, Result};
 use crate::message::Message;
 
@@ -19,14 +19,71 @@ use crate::message::Message;
 /// `natsMsg_Destroy`, `natsMsgHeader_Set`, `natsMsgHeader_Add`,
 /// `natsMsgHeader_Get`, `natsMsgHeader_Values`, `natsMsgHeader_Keys`,
 /// `natsMsgHeader_Delete`.
+///
+/// A `natsMsg *` is the message's own block (see `crate::frame`): handing a
+/// received message to C allocates nothing.
 pub struct natsMsg {
-    pub(crate) msg: Message,
+    _opaque: [u8; 0],
+}
+
+/// A message seen through its C pointer; C still owns it.
+pub(crate) struct MsgView<'a> {
+    msg: std::mem::ManuallyDrop<Message>,
+    _c: std::marker::PhantomData<&'a mut natsMsg>,
+}
+
+impl std::ops::Deref for MsgView<'_> {
+    type Target = Message;
+    fn deref(&self) -> &Message {
+        &self.msg
+    }
+}
+
+impl std::ops::DerefMut for MsgView<'_> {
+    fn deref_mut(&mut self) -> &mut Message {
+        &mut self.msg
+    }
 }
 
 impl natsMsg {
-    /// Moves a message to the heap for C, which now owns it.
+    /// Hands a message to C, which now owns it.
     pub(crate) fn into_raw(msg: Message) -> *mut natsMsg {
-        Box::into_raw(Box::new(natsMsg { msg }))
+        msg.into_raw().as_ptr().cast()
+    }
+
+    /// The message at `p` (NULL: `None`), left owned by C.
+    ///
+    /// # Safety
+    /// `p` must be NULL or a live message from [`natsMsg::into_raw`], not
+    /// changed by anyone else while the view is used.
+    pub(crate) unsafe fn view<'a>(p: *const natsMsg) -> Option<MsgView<'a>> {
+        let p = std::ptr::NonNull::new(p.cast_mut())?;
+        // SAFETY: per the contract; `ManuallyDrop` leaves it to C to free.
+        let msg = unsafe { Message::from_raw(p.cast()) };
+        Some(MsgView {
+            msg: std::mem::ManuallyDrop::new(msg),
+            _c: std::marker::PhantomData,
+        })
+    }
+
+    /// As [`natsMsg::view`], NULL being `InvalidArg` naming `what`.
+    ///
+    /// # Safety
+    /// As [`natsMsg::view`].
+    pub(crate) unsafe fn arg<'a>(p: *const natsMsg, what: &str) -> Result<MsgView<'a>> {
+        // SAFETY: forwarded contract.
+        unsafe { natsMsg::view(p) }.ok_or_else(|| super::invalid(what))
+    }
+
+    /// Takes back ownership of the message at `p` (NULL: `None`).
+    ///
+    /// # Safety
+    /// `p` must be NULL or a live message from [`natsMsg::into_raw`] that
+    /// the caller gives up (nothing uses it afterwards).
+    pub(crate) unsafe fn take(p: *mut natsMsg) -> Option<Message> {
+        let p = std::ptr::NonNull::new(p)?;
+        // SAFETY: per the contract.
+        Some(unsafe { Message::from_raw(p.cast()) })
     }
 }
 
@@ -143,8 +200,8 @@ pub unsafe extern "C" fn natsMsg_Create(
 pub unsafe extern "C" fn natsMsg_GetSubject(msg: *const natsMsg) -> *const c_char {
     guard("natsMsg_GetSubject", ptr::null(), || {
         // SAFETY: NULL or a live message per the contract.
-        match unsafe { msg.as_ref() } {
-            Some(m) => m.msg.subject_cstr().as_ptr(),
+        match unsafe { natsMsg::view(msg) } {
+            Some(m) => m.subject_cstr().as_ptr(),
             None => ptr::null(),
         }
     })
@@ -162,10 +219,9 @@ pub unsafe extern "C" fn natsMsg_GetSubject(msg: *const natsMsg) -> *const c_cha
 pub unsafe extern "C" fn natsMsg_GetReply(msg: *const natsMsg) -> *const c_char {
     guard("natsMsg_GetReply", ptr::null(), || {
         // SAFETY: NULL or a live message per the contract.
-        match unsafe { msg.as_ref() }.and_then(|m| m.msg.reply_cstr()) {
-            Some(r) => r.as_ptr(),
-            None => ptr::null(),
-        }
+        unsafe { natsMsg::view(msg) }
+            .and_then(|m| m.reply_cstr().map(std::ffi::CStr::as_ptr))
+            .unwrap_or(ptr::null())
     })
 }
 
@@ -184,8 +240,8 @@ pub unsafe extern "C" fn natsMsg_GetReply(msg: *const natsMsg) -> *const c_char 
 pub unsafe extern "C" fn natsMsg_GetData(msg: *const natsMsg) -> *const c_char {
     guard("natsMsg_GetData", ptr::null(), || {
         // SAFETY: NULL or a live message per the contract.
-        match unsafe { msg.as_ref() } {
-            Some(m) => m.msg.payload_with_nul().as_ptr().cast(),
+        match unsafe { natsMsg::view(msg) } {
+            Some(m) => m.payload_with_nul().as_ptr().cast(),
             None => ptr::null(),
         }
     })
@@ -201,8 +257,8 @@ pub unsafe extern "C" fn natsMsg_GetData(msg: *const natsMsg) -> *const c_char {
 pub unsafe extern "C" fn natsMsg_GetDataLength(msg: *const natsMsg) -> c_int {
     guard("natsMsg_GetDataLength", 0, || {
         // SAFETY: NULL or a live message per the contract.
-        match unsafe { msg.as_ref() } {
-            Some(m) => c_int::try_from(m.msg.payload().len()).unwrap_or(c_int::MAX),
+        match unsafe { natsMsg::view(msg) } {
+            Some(m) => c_int::try_from(m.payload().len()).unwrap_or(c_int::MAX),
             None => 0,
         }
     })
@@ -219,7 +275,7 @@ pub unsafe extern "C" fn natsMsg_GetDataLength(msg: *const natsMsg) -> c_int {
 pub unsafe extern "C" fn natsMsg_IsNoResponders(msg: *mut natsMsg) -> bool {
     guard("natsMsg_IsNoResponders", false, || {
         // SAFETY: NULL or a live message per the contract.
-        unsafe { msg.as_ref() }.is_some_and(|m| m.msg.is_no_responders())
+        unsafe { natsMsg::view(msg) }.is_some_and(|m| m.is_no_responders())
     })
 }
 
@@ -236,9 +292,9 @@ pub unsafe extern "C" fn natsMsg_IsNoResponders(msg: *mut natsMsg) -> bool {
 pub unsafe extern "C" fn natsMsg_Destroy(msg: *mut natsMsg) {
     guard("natsMsg_Destroy", (), || {
         if !msg.is_null() {
-            // SAFETY: a live message created by `natsMsg::into_raw` (Box),
-            // owned by the caller, who gives it up here.
-            drop(unsafe { Box::from_raw(msg) });
+            // SAFETY: a live message created by `natsMsg::into_raw`, owned
+            // by the caller, who gives it up here.
+            drop(unsafe { natsMsg::take(msg) });
         }
     })
 }
@@ -272,12 +328,12 @@ pub unsafe extern "C" fn natsMsgHeader_Set(
 ) -> natsStatus {
     super::run("natsMsgHeader_Set", || {
         // SAFETY: NULL or a live message not used elsewhere, per the contract.
-        let m = unsafe { arg_mut(msg, "message") }?;
+        let mut m = unsafe { natsMsg::arg(msg, "message") }?;
         // SAFETY: NULL or NUL-terminated per the contract.
         let key = unsafe { store_key(key) }?;
         // SAFETY: NULL or NUL-terminated per the contract.
         let value = unsafe { opt_str(value, "value") }?.unwrap_or("");
-        m.msg.headers_mut().insert(key, value)
+        m.headers_mut().insert(key, value)
     })
 }
 
@@ -305,12 +361,12 @@ pub unsafe extern "C" fn natsMsgHeader_Add(
 ) -> natsStatus {
     super::run("natsMsgHeader_Add", || {
         // SAFETY: NULL or a live message not used elsewhere, per the contract.
-        let m = unsafe { arg_mut(msg, "message") }?;
+        let mut m = unsafe { natsMsg::arg(msg, "message") }?;
         // SAFETY: NULL or NUL-terminated per the contract.
         let key = unsafe { store_key(key) }?;
         // SAFETY: NULL or NUL-terminated per the contract.
         let value = unsafe { opt_str(value, "value") }?.unwrap_or("");
-        m.msg.headers_mut().append(key, value)
+        m.headers_mut().append(key, value)
     })
 }
 
@@ -340,13 +396,13 @@ pub unsafe extern "C" fn natsMsgHeader_Get(
             unsafe { *value = ptr::null() };
         }
         // SAFETY: NULL or a live message per the contract.
-        let m = unsafe { arg_ref(msg.cast_const(), "message") }?;
+        let m = unsafe { natsMsg::arg(msg, "message") }?;
         // SAFETY: NULL or NUL-terminated per the contract.
         let key = unsafe { lookup_key(key) }?;
         if value.is_null() {
             return Err(super::invalid("value"));
         }
-        let found = key.and_then(|k| m.msg.headers().and_then(|h| h.get_cstr(k)));
+        let found = key.and_then(|k| m.headers().and_then(|h| h.get_cstr(k)));
         match found {
             Some(v) => {
                 // SAFETY: non-NULL and writable per the contract.
@@ -385,7 +441,7 @@ pub unsafe extern "C" fn natsMsgHeader_Values(
         // SAFETY: each is NULL or writable per the contract.
         unsafe { clear_outputs(values, count) };
         // SAFETY: NULL or a live message per the contract.
-        let m = unsafe { arg_ref(msg.cast_const(), "message") }?;
+        let m = unsafe { natsMsg::arg(msg, "message") }?;
         // SAFETY: NULL or NUL-terminated per the contract.
         let key = unsafe { lookup_key(key) }?;
         if values.is_null() || count.is_null() {
@@ -394,7 +450,7 @@ pub unsafe extern "C" fn natsMsgHeader_Values(
                 "values and count must not be NULL",
             ));
         }
-        let ptrs: Vec<*const c_char> = match (key, m.msg.headers()) {
+        let ptrs: Vec<*const c_char> = match (key, m.headers()) {
             (Some(k), Some(h)) => h.values_cstr(k).iter().map(|v| v.as_ptr()).collect(),
             _ => Vec::new(),
         };
@@ -427,14 +483,14 @@ pub unsafe extern "C" fn natsMsgHeader_Keys(
         // SAFETY: each is NULL or writable per the contract.
         unsafe { clear_outputs(keys, count) };
         // SAFETY: NULL or a live message per the contract.
-        let m = unsafe { arg_ref(msg.cast_const(), "message") }?;
+        let m = unsafe { natsMsg::arg(msg, "message") }?;
         if keys.is_null() || count.is_null() {
             return Err(Error::new(
                 ErrorKind::InvalidArg,
                 "keys and count must not be NULL",
             ));
         }
-        let ptrs: Vec<*const c_char> = match m.msg.headers() {
+        let ptrs: Vec<*const c_char> = match m.headers() {
             Some(h) => h.keys_cstr().iter().map(|k| k.as_ptr()).collect(),
             None => Vec::new(),
         };
@@ -459,10 +515,10 @@ pub unsafe extern "C" fn natsMsgHeader_Keys(
 pub unsafe extern "C" fn natsMsgHeader_Delete(msg: *mut natsMsg, key: *const c_char) -> natsStatus {
     run_lookup("natsMsgHeader_Delete", || {
         // SAFETY: NULL or a live message not used elsewhere, per the contract.
-        let m = unsafe { arg_mut(msg, "message") }?;
+        let mut m = unsafe { natsMsg::arg(msg, "message") }?;
         // SAFETY: NULL or NUL-terminated per the contract.
         let key = unsafe { lookup_key(key) }?;
-        let removed = match (key, m.msg.headers_opt_mut()) {
+        let removed = match (key, m.headers_opt_mut()) {
             (Some(k), Some(h)) => h.remove(k),
             _ => false,
         };

@@ -31,7 +31,7 @@ pub unsafe extern "C" fn natsMsgList_Destroy(list: *mut natsMsgList) {
                 let m = unsafe { *l.Msgs.add(i) };
                 if !m.is_null() {
                     // SAFETY: each non-NULL entry is an owned message.
-                    drop(unsafe { Box::from_raw(m) });
+                    drop(unsafe { natsMsg::take(m) });
                 }
             }
             // SAFETY: the array was allocated with malloc.
