@@ -2579,7 +2579,13 @@ impl Connection {
         });
         let (ender, conn) = (shared.clone(), Arc::downgrade(&self.inner));
         let end = Box::new(move || ender.delivery_ended(&conn));
-        let psub = PoolSub::new(deliver, end, idle);
+        let writer = Arc::downgrade(&self.inner);
+        let before_wait = Box::new(move || {
+            if let Some(c) = writer.upgrade() {
+                c.write_before_wait();
+            }
+        });
+        let psub = PoolSub::new(deliver, end, idle, before_wait);
         let ptx = PoolTx {
             tx: tx.clone(),
             sub: psub.clone(),

@@ -15,6 +15,7 @@
 //! subscription's last message.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
@@ -32,6 +33,11 @@ pub(crate) struct PoolSub {
     /// Called once when the subscription is over.
     end: Mutex<Option<Box<dyn FnOnce() + Send>>>,
     idle: Option<Duration>,
+    /// Called when the worker is about to wait after handling messages of
+    /// this subscription (writes what its handlers published).
+    before_wait: Box<dyn Fn() + Send + Sync>,
+    /// Handled since the worker last waited.
+    touched: AtomicBool,
 }
 
 impl PoolSub {
@@ -39,11 +45,14 @@ impl PoolSub {
         deliver: Handler,
         end: Box<dyn FnOnce() + Send>,
         idle: Option<Duration>,
+        before_wait: Box<dyn Fn() + Send + Sync>,
     ) -> Arc<PoolSub> {
         Arc::new(PoolSub {
             deliver: Mutex::new(Some(deliver)),
             end: Mutex::new(Some(end)),
             idle,
+            before_wait,
+            touched: AtomicBool::new(false),
         })
     }
 }
@@ -175,17 +184,32 @@ fn worker(rx: Receiver<Job>) {
             timers.push((Instant::now() + d, sub.clone()));
         }
     };
+    // Subscriptions handled since the worker last waited.
+    let mut touched: Vec<Arc<PoolSub>> = Vec::new();
     loop {
-        let next = timers.iter().map(|(t, _)| *t).min();
-        let job = match next {
-            Some(at) => rx.recv_deadline(at),
-            None => rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
+        let job = match rx.try_recv() {
+            Ok(job) => Ok(job),
+            Err(_) => {
+                // About to wait: let the handled subscriptions' connections
+                // write what the handlers published (replies).
+                for sub in touched.drain(..) {
+                    sub.touched.store(false, Ordering::Relaxed);
+                    (sub.before_wait)();
+                }
+                match timers.iter().map(|(t, _)| *t).min() {
+                    Some(at) => rx.recv_deadline(at),
+                    None => rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
+                }
+            }
         };
         match job {
             Ok(Job::Start(sub)) => rearm(&mut timers, &sub),
             Ok(Job::Msg(sub, m)) => {
                 call(&sub, Some(m));
                 rearm(&mut timers, &sub);
+                if !sub.touched.swap(true, Ordering::Relaxed) {
+                    touched.push(sub);
+                }
             }
             Ok(Job::End(sub)) => {
                 timers.retain(|(_, s)| !Arc::ptr_eq(s, &sub));

@@ -197,3 +197,42 @@ fn what_a_direct_write_leaves_is_written_by_the_io_loop() {
     }
     assert!(nc.last_error().is_none(), "{:?}", nc.last_error());
 }
+
+/// A responder served by the shared delivery pool: its worker writes the
+/// replies before it waits. Requests from two threads all get their own
+/// reply.
+#[test]
+fn pool_responder_replies_before_its_worker_waits() {
+    let srv = NatsServer::start();
+    let svc = Options::new()
+        .url(&srv.url())
+        .global_message_delivery(true)
+        .connect()
+        .unwrap();
+    let responder = svc.clone();
+    let _sub = svc
+        .subscribe_with_handler("pool.svc", move |m| {
+            if let Some(r) = m.reply() {
+                responder.publish(r, m.payload()).unwrap();
+            }
+        })
+        .unwrap();
+    svc.flush().unwrap();
+    let nc = Connection::connect(&srv.url()).unwrap();
+    let threads: Vec<_> = (0..2)
+        .map(|t| {
+            let nc = nc.clone();
+            thread::spawn(move || {
+                for i in 0..500 {
+                    let body = format!("{t}-{i}");
+                    let r = nc.request("pool.svc", body.as_bytes(), T).unwrap();
+                    assert_eq!(r.payload(), body.as_bytes());
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    assert!(svc.last_error().is_none(), "{:?}", svc.last_error());
+}
