@@ -376,19 +376,17 @@ unsafe fn plain_subject<'a>(s: *const c_char) -> Option<&'a str> {
     }
     let p = s.cast::<u8>();
     let mut n = 0usize;
-    loop {
+    let last = loop {
         // SAFETY: a C string: every byte up to its NUL is readable, and the
-        // loop stops at the NUL.
+        // loop stops at the NUL (which is not printable).
         let b = unsafe { *p.add(n) };
-        if b == 0 {
-            break;
-        }
-        if !(0x21..0x7f).contains(&b) {
-            return None;
+        // One comparison: printable ASCII without blank is 0x21..=0x7e.
+        if b.wrapping_sub(0x21) >= 0x5e {
+            break b;
         }
         n += 1;
-    }
-    if n == 0 {
+    };
+    if last != 0 || n == 0 {
         return None;
     }
     // SAFETY: the `n` bytes before the NUL were read above and are printable
