@@ -1383,3 +1383,32 @@ pub unsafe extern "C" fn natsConnection_HasHeaderSupport(nc: *mut natsConnection
         },
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::plain_subject;
+
+    #[test]
+    fn plain_subject_takes_printable_ascii_only() {
+        let take = |s: &std::ffi::CStr| {
+            // SAFETY: a valid C string.
+            unsafe { plain_subject(s.as_ptr()) }
+        };
+        assert_eq!(take(c"bench.pub"), Some("bench.pub"));
+        assert_eq!(take(c"!~"), Some("!~"));
+        assert_eq!(take(c"a.*.>"), Some("a.*.>"));
+        for other in [
+            c"",
+            c"a b",
+            c"a\tb",
+            c"a\x7f",
+            c"\x1f",
+            c"caf\xc3\xa9",
+            c"a\x80",
+        ] {
+            assert_eq!(take(other), None, "{other:?}");
+        }
+        // SAFETY: NULL is allowed.
+        assert_eq!(unsafe { plain_subject(std::ptr::null()) }, None);
+    }
+}
