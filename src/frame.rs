@@ -31,18 +31,25 @@ struct Head {
     headers: Option<Headers>,
     /// Number of bytes after the head.
     len: usize,
+    /// Size of the allocation (a size class when recycled; see `recycle`).
+    size: usize,
 }
 
 /// Where the bytes start: right after the head (bytes need no alignment).
 const DATA: usize = std::mem::size_of::<Head>();
 
-/// The block's layout for `len` bytes; `None` if too large.
+/// The block's layout for `len` bytes; `None` if too large. Blocks small
+/// enough to be recycled are rounded up to their size class.
 fn layout(len: usize) -> Option<Layout> {
     let (l, off) = Layout::new::<Head>()
         .extend(Layout::array::<u8>(len).ok()?)
         .ok()?;
     debug_assert_eq!(off, DATA);
-    Some(l.pad_to_align())
+    let l = l.pad_to_align();
+    match recycle::class_of(l.size()) {
+        Some(c) => Layout::from_size_align(recycle::size_of_class(c), l.align()).ok(),
+        None => Some(l),
+    }
 }
 
 /// A message block (see the module documentation); owns its allocation.
@@ -89,9 +96,23 @@ impl MsgFrame {
     pub(crate) fn alloc(parts: Parts) -> Option<MsgFrame> {
         let len = parts.len()?;
         let layout = layout(len)?;
-        // SAFETY: the layout's size is not zero (it holds a `Head`).
-        let raw = unsafe { alloc::alloc_zeroed(layout) }.cast::<Head>();
-        let ptr = NonNull::new(raw)?;
+        let ptr = match recycle::take(layout.size()) {
+            Some(block) => {
+                // A recycled block: every byte was initialized when it was
+                // first allocated; zero the ones this message uses (its NUL
+                // bytes and padding are zeros, as in a new block).
+                // SAFETY: the block has `layout.size()` bytes, DATA + len of
+                // them at most (the class holds the layout), and nothing
+                // else uses it.
+                unsafe { block.as_ptr().add(DATA).write_bytes(0, len) };
+                block.cast::<Head>()
+            }
+            None => {
+                // SAFETY: the layout's size is not zero (it holds a `Head`).
+                let raw = unsafe { alloc::alloc_zeroed(layout) }.cast::<Head>();
+                NonNull::new(raw)?
+            }
+        };
         let head = Head {
             sid: parts.sid,
             subject_len: parts.subject_len,
@@ -100,9 +121,10 @@ impl MsgFrame {
             payload_len: parts.payload_len,
             headers: None,
             len,
+            size: layout.size(),
         };
         // SAFETY: `ptr` is valid for writing a `Head` and aligned for it (the
-        // layout starts with one).
+        // layout starts with one); a recycled block's old head was dropped.
         unsafe { ptr.as_ptr().write(head) };
         Some(MsgFrame { ptr })
     }
@@ -280,16 +302,168 @@ impl MsgFrame {
 
 impl Drop for MsgFrame {
     fn drop(&mut self) {
-        let len = self.head().len;
-        // SAFETY: the head is initialized and dropped here once; the block
-        // was allocated in `alloc` with `layout(len)` (which succeeded then,
-        // for the same `len`), and nothing uses it after this.
-        unsafe {
-            std::ptr::drop_in_place(self.ptr.as_ptr());
-            if let Some(l) = layout(len) {
-                alloc::dealloc(self.ptr.as_ptr().cast(), l);
+        let size = self.head().size;
+        // SAFETY: the head is initialized and dropped here once; nothing
+        // uses the block after this.
+        unsafe { std::ptr::drop_in_place(self.ptr.as_ptr()) };
+        let block = self.ptr.cast::<u8>();
+        if !recycle::give(block, size) {
+            // SAFETY: allocated in `alloc` with a layout of `size` bytes
+            // aligned for `Head` (recycled blocks keep their size).
+            unsafe {
+                alloc::dealloc(
+                    block.as_ptr(),
+                    Layout::from_size_align_unchecked(size, std::mem::align_of::<Head>()),
+                );
             }
         }
+    }
+}
+
+/// Recycling of small message blocks. The io loop allocates message blocks
+/// and the application's threads free them, a pattern `malloc` serves
+/// slowly (each free goes back to the arena of the allocating thread). Freed
+/// blocks of up to `CLASSES` * `STEP` bytes go to a cache of the freeing
+/// thread, whole batches of which move to a shared pool; an allocating
+/// thread refills its cache from there a batch at a time. Bounded: at most
+/// `LOCAL_MAX` blocks per class and thread, `GLOBAL_BYTES` per class shared.
+/// Blocks keep their size class, so a recycled block is freed with the
+/// layout it was allocated with. The shared pool is only ever `try_lock`ed:
+/// contention (or a lock held across `fork` by a thread that is gone) falls
+/// back to `malloc`/`free`. `LIBNATS_RS_RECYCLE=0` turns recycling off
+/// (memory checkers then see every block freed).
+mod recycle {
+    use std::cell::RefCell;
+    use std::ptr::NonNull;
+    use std::sync::OnceLock;
+
+    use parking_lot::Mutex;
+
+    const STEP: usize = 64;
+    const CLASSES: usize = 8;
+    const LOCAL_MAX: usize = 128;
+    const BATCH: usize = 64;
+    /// Bytes of blocks the shared pool keeps per class.
+    const GLOBAL_BYTES: usize = 512 << 10;
+
+    /// A block owned by the pool (never touched until taken out).
+    struct Block(NonNull<u8>);
+    // SAFETY: a pooled block is owned by the pool alone; it moves between
+    // threads as an inert allocation.
+    unsafe impl Send for Block {}
+
+    static SHARED: [Mutex<Vec<Block>>; CLASSES] = [const { Mutex::new(Vec::new()) }; CLASSES];
+
+    fn enabled() -> bool {
+        static ON: OnceLock<bool> = OnceLock::new();
+        *ON.get_or_init(|| std::env::var("LIBNATS_RS_RECYCLE").map_or(true, |v| v != "0"))
+    }
+
+    /// The class of a block of `size` bytes, if small enough.
+    pub(super) fn class_of(size: usize) -> Option<usize> {
+        let c = size.div_ceil(STEP).checked_sub(1)?;
+        (c < CLASSES).then_some(c)
+    }
+
+    pub(super) fn size_of_class(c: usize) -> usize {
+        (c + 1) * STEP
+    }
+
+    struct Local {
+        classes: [Vec<Block>; CLASSES],
+    }
+
+    impl Drop for Local {
+        fn drop(&mut self) {
+            for (c, blocks) in self.classes.iter_mut().enumerate() {
+                for b in blocks.drain(..) {
+                    release(b, c);
+                }
+            }
+        }
+    }
+
+    thread_local! {
+        static LOCAL: RefCell<Local> = const {
+            RefCell::new(Local { classes: [const { Vec::new() }; CLASSES] })
+        };
+    }
+
+    /// Frees a block for good.
+    fn release(b: Block, c: usize) {
+        // SAFETY: a pooled block was allocated with this class's size and
+        // `Head`'s alignment, and the pool owned it alone.
+        unsafe {
+            std::alloc::dealloc(
+                b.0.as_ptr(),
+                std::alloc::Layout::from_size_align_unchecked(
+                    size_of_class(c),
+                    std::mem::align_of::<super::Head>(),
+                ),
+            );
+        }
+    }
+
+    /// A recycled block of `size` bytes (a class size), if one is at hand.
+    pub(super) fn take(size: usize) -> Option<NonNull<u8>> {
+        let c = class_of(size)?;
+        if !enabled() {
+            return None;
+        }
+        LOCAL
+            .try_with(|l| {
+                let mut l = l.try_borrow_mut().ok()?;
+                let mine = l.classes.get_mut(c)?;
+                if mine.is_empty() {
+                    let mut shared = SHARED.get(c)?.try_lock()?;
+                    let keep = shared.len().saturating_sub(BATCH);
+                    mine.extend(shared.drain(keep..));
+                }
+                mine.pop().map(|b| b.0)
+            })
+            .ok()
+            .flatten()
+    }
+
+    /// Keeps a freed block of `size` bytes for reuse; false if the caller
+    /// must free it.
+    pub(super) fn give(block: NonNull<u8>, size: usize) -> bool {
+        let Some(c) = class_of(size).filter(|&c| size == size_of_class(c)) else {
+            return false;
+        };
+        if !enabled() {
+            return false;
+        }
+        LOCAL
+            .try_with(|l| {
+                let Ok(mut l) = l.try_borrow_mut() else {
+                    return false;
+                };
+                let Some(mine) = l.classes.get_mut(c) else {
+                    return false;
+                };
+                if mine.len() >= LOCAL_MAX {
+                    // Hand a batch to the shared pool (or free it).
+                    let batch: Vec<Block> = mine.drain(..BATCH).collect();
+                    let rest = match SHARED.get(c).and_then(|m| m.try_lock()) {
+                        Some(mut shared) => {
+                            let max = GLOBAL_BYTES / size_of_class(c);
+                            let room = max.saturating_sub(shared.len());
+                            let mut batch = batch;
+                            let over = batch.split_off(room.min(batch.len()));
+                            shared.extend(batch);
+                            over
+                        }
+                        None => batch,
+                    };
+                    for b in rest {
+                        release(b, c);
+                    }
+                }
+                mine.push(Block(block));
+                true
+            })
+            .unwrap_or(false)
     }
 }
 
@@ -398,6 +572,35 @@ mod tests {
         let g = unsafe { MsgFrame::from_raw(p) };
         assert_eq!(g.headers(), Some(&h));
         assert_eq!(g.payload(), b"p");
+    }
+
+    #[test]
+    fn recycled_blocks_come_back_zeroed() {
+        let old = MsgFrame::build(1, "subject", Some("reply"), b"", &[0xAB; 40]);
+        let at = old.buf().as_ptr();
+        drop(old);
+        let parts = Parts {
+            sid: 2,
+            subject_len: 7,
+            reply_len: Some(5),
+            header_len: 0,
+            payload_len: 30,
+            padding: 3,
+        };
+        let f = MsgFrame::alloc(parts).unwrap();
+        if std::env::var("LIBNATS_RS_RECYCLE").as_deref() != Ok("0") {
+            // Same thread, same size class: the block just freed.
+            assert_eq!(f.buf().as_ptr(), at, "block not recycled");
+        }
+        assert_eq!(f.buf().len(), 7 + 5 + 30 + 3 + 3);
+        assert!(
+            f.buf().iter().all(|&b| b == 0),
+            "stale bytes in a recycled block"
+        );
+        assert_eq!(f.sid(), 2);
+        assert!(f.headers().is_none());
+        // Big blocks are not recycled, and are freed with their own layout.
+        drop(MsgFrame::build(1, "s", None, b"", &vec![1; 100_000]));
     }
 
     #[test]
