@@ -236,3 +236,87 @@ fn pool_responder_replies_before_its_worker_waits() {
     }
     assert!(svc.last_error().is_none(), "{:?}", svc.last_error());
 }
+
+/// Requests and flushes keep writing directly while the server is killed
+/// and restarted under them: the socket is lost during direct writes. Each
+/// call succeeds or fails with an error (no hang, no panic), and requests
+/// succeed again once the server is back.
+#[test]
+fn direct_writes_while_the_server_restarts() {
+    let mut srv = NatsServer::start();
+    let opts = || {
+        Options::new()
+            .url(&srv.url())
+            .max_reconnect(-1)
+            .reconnect_wait(Duration::from_millis(20))
+    };
+    let svc = opts().connect().unwrap();
+    let responder = svc.clone();
+    let _sub = svc
+        .subscribe_with_handler("restart.svc", move |m| {
+            if let Some(r) = m.reply() {
+                let _ = responder.publish(r, m.payload());
+            }
+        })
+        .unwrap();
+    svc.flush().unwrap();
+    let nc = opts().connect().unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let oks = Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let workers: Vec<_> = (0..2)
+        .map(|t| {
+            let (nc, stop, oks) = (nc.clone(), stop.clone(), oks.clone());
+            thread::spawn(move || {
+                let (mut ok, mut failed) = (0u32, 0u32);
+                let mut i = 0u32;
+                while !stop.load(Ordering::Acquire) {
+                    let body = format!("{t}-{i}");
+                    let r = if i % 4 == 3 {
+                        nc.flush_timeout(Duration::from_millis(500))
+                            .map(|_| body.clone())
+                    } else {
+                        nc.request("restart.svc", body.as_bytes(), Duration::from_millis(500))
+                            .map(|m| String::from_utf8_lossy(m.payload()).into_owned())
+                    };
+                    match r {
+                        Ok(got) => {
+                            assert_eq!(got, body, "a reply to another request");
+                            ok += 1;
+                            oks.fetch_add(1, Ordering::AcqRel);
+                        }
+                        Err(_) => failed += 1,
+                    }
+                    i += 1;
+                }
+                (ok, failed)
+            })
+        })
+        .collect();
+    for _ in 0..3 {
+        // Restart while requests flow: after some have succeeded.
+        let seen = oks.load(Ordering::Acquire);
+        common::wait_for("requests to succeed", || {
+            oks.load(Ordering::Acquire) >= seen + 50
+        });
+        srv.restart();
+    }
+    // Requests succeed again after the last restart.
+    let deadline = std::time::Instant::now() + T;
+    loop {
+        if nc
+            .request("restart.svc", b"after", Duration::from_millis(500))
+            .is_ok()
+        {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no reply after the restarts"
+        );
+    }
+    stop.store(true, Ordering::Release);
+    for w in workers {
+        let (ok, _failed) = w.join().unwrap();
+        assert!(ok > 0, "no request ever succeeded");
+    }
+}
