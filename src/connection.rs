@@ -2257,12 +2257,25 @@ impl Connection {
     /// `InsufficientBuffer` (reconnect buffer full while disconnected).
     pub fn publish(&self, subject: &str, payload: &[u8]) -> Result<()> {
         subject::check_publish_subject(subject)?;
-        self.publish_raw(subject, None, &[], payload)
+        self.publish_checked(subject, payload)
     }
 
     /// [`Connection::publish`] for a subject the caller already checked.
     pub(crate) fn publish_checked(&self, subject: &str, payload: &[u8]) -> Result<()> {
         debug_assert!(subject::check_publish_subject(subject).is_ok());
+        {
+            // The usual case in one step: connected, not draining, room in
+            // the buffer. Anything else takes the general path below.
+            let mut st = self.inner.lock();
+            if st.conn_drain.is_none()
+                && st.engine.out_len() < OUT_LIMIT
+                && st.engine.try_publish_plain(subject, payload)
+            {
+                drop(st);
+                self.inner.kick();
+                return Ok(());
+            }
+        }
         self.publish_raw(subject, None, &[], payload)
     }
 

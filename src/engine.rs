@@ -710,6 +710,23 @@ impl<S: SubSink> Engine<S> {
         Ok(())
     }
 
+    /// The usual publish (no reply, no headers) on a connected engine, within
+    /// the server's max_payload: queued, and true. False (nothing done) in
+    /// every other case, which [`Engine::publish`] handles.
+    #[inline]
+    pub(crate) fn try_publish_plain(&mut self, subject: &str, payload: &[u8]) -> bool {
+        if self.phase != Phase::Connected
+            || (self.info.max_payload > 0 && payload.len() as i64 > self.info.max_payload)
+        {
+            return false;
+        }
+        self.stats.out_msgs += 1;
+        self.stats.out_bytes += payload.len() as u64;
+        proto::encode_pub(&mut self.out, subject, None, &[], payload);
+        self.pub_seq += 1;
+        true
+    }
+
     /// Queues a publish. Returns true if the output buffer was empty before (the
     /// driver must be woken).
     ///
