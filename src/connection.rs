@@ -2263,19 +2263,6 @@ impl Connection {
     /// [`Connection::publish`] for a subject the caller already checked.
     pub(crate) fn publish_checked(&self, subject: &str, payload: &[u8]) -> Result<()> {
         debug_assert!(subject::check_publish_subject(subject).is_ok());
-        {
-            // The usual case in one step: connected, not draining, room in
-            // the buffer. Anything else takes the general path below.
-            let mut st = self.inner.lock();
-            if st.conn_drain.is_none()
-                && st.engine.out_len() < OUT_LIMIT
-                && st.engine.try_publish_plain(subject, payload)
-            {
-                drop(st);
-                self.inner.kick();
-                return Ok(());
-            }
-        }
         self.publish_raw(subject, None, &[], payload)
     }
 
@@ -2327,6 +2314,19 @@ impl Connection {
         headers: &[u8],
         payload: &[u8],
     ) -> Result<()> {
+        if reply.is_none() && headers.is_empty() {
+            // The usual case in one step: connected, not draining, room in
+            // the buffer. Anything else goes through `queue_publish`.
+            let mut st = self.inner.lock();
+            if st.conn_drain.is_none()
+                && st.engine.out_len() < OUT_LIMIT
+                && st.engine.try_publish_plain(subject, payload)
+            {
+                drop(st);
+                self.inner.kick();
+                return Ok(());
+            }
+        }
         self.queue_publish(subject, reply, headers, payload)?;
         self.inner.kick();
         Ok(())
@@ -2340,19 +2340,15 @@ impl Connection {
         headers: &[u8],
         payload: &[u8],
     ) -> Result<()> {
-        {
-            let mut st = self.inner.lock();
-            if st.mode != Mode::Closed
-                && st.conn_drain.as_ref().is_some_and(ConnDrain::draining_pubs)
-            {
-                return err(ErrorKind::Draining, "the connection is draining");
-            }
-            if st.engine.out_len() >= OUT_LIMIT && st.mode == Mode::Connected {
-                self.inner.wait_for_room(&mut st)?;
-            }
-            st.engine.publish(subject, reply, headers, payload)?;
-            Ok(())
+        let mut st = self.inner.lock();
+        if st.mode != Mode::Closed && st.conn_drain.as_ref().is_some_and(ConnDrain::draining_pubs) {
+            return err(ErrorKind::Draining, "the connection is draining");
         }
+        if st.engine.out_len() >= OUT_LIMIT && st.mode == Mode::Connected {
+            self.inner.wait_for_room(&mut st)?;
+        }
+        st.engine.publish(subject, reply, headers, payload)?;
+        Ok(())
     }
 
     fn new_sub(

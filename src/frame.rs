@@ -129,6 +129,30 @@ impl MsgFrame {
         Some(MsgFrame { ptr })
     }
 
+    /// A block for `parts` with `subject` and `reply` written (their lengths
+    /// must be the ones in `parts`); the body goes at
+    /// [`MsgFrame::body_offset`]. `None` as [`MsgFrame::alloc`].
+    pub(crate) fn with_subjects(
+        parts: Parts,
+        subject: &[u8],
+        reply: Option<&[u8]>,
+    ) -> Option<MsgFrame> {
+        let mut f = MsgFrame::alloc(parts)?;
+        f.write_at(0, subject);
+        if let Some(r) = reply {
+            f.write_at(subject.len() + 1, r);
+        }
+        Some(f)
+    }
+
+    /// Where the body (header block, then payload) starts in
+    /// [`MsgFrame::buf`].
+    pub(crate) fn body_offset(&self) -> usize {
+        self.subject_len()
+            .saturating_add(self.reply_len().unwrap_or(0))
+            .saturating_add(2)
+    }
+
     /// Builds a frame from its parts (for locally created messages). `reply`
     /// `None` means no reply. The caller makes sure that `subject` and
     /// `reply` contain no NUL byte (the C view would be cut).
@@ -147,20 +171,15 @@ impl MsgFrame {
             payload_len: payload.len(),
             padding: 0,
         };
-        let Some(mut f) = MsgFrame::alloc(parts) else {
+        let Some(mut f) =
+            MsgFrame::with_subjects(parts, subject.as_bytes(), reply.map(str::as_bytes))
+        else {
             // As `Vec` does when memory runs out.
             alloc::handle_alloc_error(Layout::new::<Head>());
         };
-        let mut at = 0;
-        for (part, gap) in [
-            (subject.as_bytes(), 1),
-            (reply.unwrap_or_default().as_bytes(), 1),
-            (header, 0),
-            (payload, 0),
-        ] {
-            f.write_at(at, part);
-            at += part.len() + gap;
-        }
+        let body = f.body_offset();
+        f.write_at(body, header);
+        f.write_at(body + header.len(), payload);
         f
     }
 
@@ -240,11 +259,7 @@ impl MsgFrame {
 
     /// The raw header block (empty for a message without headers).
     pub fn header_bytes(&self) -> &[u8] {
-        let start = self
-            .subject_len()
-            .saturating_add(self.reply_len().unwrap_or(0))
-            .saturating_add(2);
-        self.slice(start, self.header_len())
+        self.slice(self.body_offset(), self.header_len())
     }
 
     /// The payload.
@@ -255,10 +270,7 @@ impl MsgFrame {
     /// Index of the payload in [`MsgFrame::buf`]; the byte after the payload
     /// is a NUL.
     pub fn payload_offset(&self) -> usize {
-        self.subject_len()
-            .saturating_add(self.reply_len().unwrap_or(0))
-            .saturating_add(2)
-            .saturating_add(self.header_len())
+        self.body_offset().saturating_add(self.header_len())
     }
 
     /// The decoded headers, if set.
@@ -308,15 +320,26 @@ impl Drop for MsgFrame {
         unsafe { std::ptr::drop_in_place(self.ptr.as_ptr()) };
         let block = self.ptr.cast::<u8>();
         if !recycle::give(block, size) {
-            // SAFETY: allocated in `alloc` with a layout of `size` bytes
-            // aligned for `Head` (recycled blocks keep their size).
-            unsafe {
-                alloc::dealloc(
-                    block.as_ptr(),
-                    Layout::from_size_align_unchecked(size, std::mem::align_of::<Head>()),
-                );
-            }
+            // SAFETY: allocated in `alloc` with `size` bytes (recycled blocks
+            // keep their size) and owned by this frame alone.
+            unsafe { free_block(block, size) };
         }
+    }
+}
+
+/// Frees a block.
+///
+/// # Safety
+/// `block` must come from `alloc` (or the recycling pool) with `size` bytes,
+/// and nothing may use it afterwards.
+unsafe fn free_block(block: NonNull<u8>, size: usize) {
+    // SAFETY: blocks are allocated with `size` bytes aligned for `Head`
+    // (see `layout`), per the contract.
+    unsafe {
+        alloc::dealloc(
+            block.as_ptr(),
+            Layout::from_size_align_unchecked(size, std::mem::align_of::<Head>()),
+        );
     }
 }
 
@@ -391,17 +414,9 @@ mod recycle {
 
     /// Frees a block for good.
     fn release(b: Block, c: usize) {
-        // SAFETY: a pooled block was allocated with this class's size and
-        // `Head`'s alignment, and the pool owned it alone.
-        unsafe {
-            std::alloc::dealloc(
-                b.0.as_ptr(),
-                std::alloc::Layout::from_size_align_unchecked(
-                    size_of_class(c),
-                    std::mem::align_of::<super::Head>(),
-                ),
-            );
-        }
+        // SAFETY: a pooled block has its class's size, and the pool owned
+        // it alone.
+        unsafe { super::free_block(b.0, size_of_class(c)) };
     }
 
     /// A recycled block of `size` bytes (a class size), if one is at hand.

@@ -330,21 +330,16 @@ impl Parser {
             return None;
         }
         let payload = rest.get(body..end)?;
-        let mut frame = MsgFrame::alloc(Parts {
+        let parts = Parts {
             sid,
             subject_len: subject.len(),
             reply_len: reply.map(<[u8]>::len),
             header_len: 0,
             payload_len: size,
             padding: self.padding,
-        })?;
-        frame.write_at(0, subject);
-        let mut at = subject.len() + 1;
-        if let Some(r) = reply {
-            frame.write_at(at, r);
-            at += r.len();
-        }
-        frame.write_at(at + 1, payload);
+        };
+        let mut frame = MsgFrame::with_subjects(parts, subject, reply)?;
+        frame.write_at(frame.body_offset(), payload);
         Some((end + 2, frame))
     }
 
@@ -533,22 +528,15 @@ impl Parser {
             payload_len: total - hlen,
             padding: self.padding,
         };
-        let Some(mut frame) = MsgFrame::alloc(parts) else {
+        let Some(frame) = MsgFrame::with_subjects(parts, subject, reply) else {
             return Err(Error::new(
                 ErrorKind::NoMemory,
                 format!("cannot allocate a message of {total} bytes"),
             ));
         };
-        frame.write_at(0, subject);
-        let mut at = subject.len() + 1;
-        if let Some(r) = reply {
-            frame.write_at(at, r);
-            at += r.len();
-        }
-        at += 1;
         self.state = State::Msg(PendingMsg {
+            at: frame.body_offset(),
             frame,
-            at,
             remaining: total,
             trailer: 0,
         });

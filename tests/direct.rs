@@ -17,6 +17,17 @@ use nats::{Connection, Options};
 
 const T: Duration = Duration::from_secs(10);
 
+/// Subscribes on `nc` a handler that answers each request with its payload.
+fn echo(nc: &Connection, subject: &str) -> nats::Subscription {
+    let responder = nc.clone();
+    nc.subscribe_with_handler(subject, move |m| {
+        if let Some(r) = m.reply() {
+            let _ = responder.publish(r, m.payload());
+        }
+    })
+    .unwrap()
+}
+
 /// Two publisher threads, a requester and a flusher share one connection; a
 /// responder on the same connection replies from its handler (delivery
 /// thread writes) and another from a `next_msg` loop. A subscriber on a
@@ -32,14 +43,7 @@ fn interleaved_direct_and_loop_writes_keep_every_stream_in_order() {
     watcher.flush().unwrap();
 
     // Responder 1: a handler (replies written by its delivery thread).
-    let responder = nc.clone();
-    let _svc = nc
-        .subscribe_with_handler("svc.async", move |m| {
-            if let Some(r) = m.reply() {
-                responder.publish(r, m.payload()).unwrap();
-            }
-        })
-        .unwrap();
+    let _svc = echo(&nc, "svc.async");
     // Responder 2: a thread in a next_msg loop.
     let sync_sub = nc.subscribe("svc.sync").unwrap();
     let responder = nc.clone();
@@ -209,14 +213,7 @@ fn pool_responder_replies_before_its_worker_waits() {
         .global_message_delivery(true)
         .connect()
         .unwrap();
-    let responder = svc.clone();
-    let _sub = svc
-        .subscribe_with_handler("pool.svc", move |m| {
-            if let Some(r) = m.reply() {
-                responder.publish(r, m.payload()).unwrap();
-            }
-        })
-        .unwrap();
+    let _sub = echo(&svc, "pool.svc");
     svc.flush().unwrap();
     let nc = Connection::connect(&srv.url()).unwrap();
     let threads: Vec<_> = (0..2)
@@ -251,14 +248,7 @@ fn direct_writes_while_the_server_restarts() {
             .reconnect_wait(Duration::from_millis(20))
     };
     let svc = opts().connect().unwrap();
-    let responder = svc.clone();
-    let _sub = svc
-        .subscribe_with_handler("restart.svc", move |m| {
-            if let Some(r) = m.reply() {
-                let _ = responder.publish(r, m.payload());
-            }
-        })
-        .unwrap();
+    let _sub = echo(&svc, "restart.svc");
     svc.flush().unwrap();
     let nc = opts().connect().unwrap();
     let stop = Arc::new(AtomicBool::new(false));
