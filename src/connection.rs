@@ -2261,9 +2261,33 @@ impl Connection {
     }
 
     /// [`Connection::publish`] for a subject the caller already checked.
+    ///
+    /// Inlined into its callers (the C publish among them): the usual case
+    /// is [`Connection::try_publish_plain`], and only the rest makes a call.
+    #[inline]
     pub(crate) fn publish_checked(&self, subject: &str, payload: &[u8]) -> Result<()> {
         debug_assert!(subject::check_publish_subject(subject).is_ok());
-        self.publish_raw(subject, None, &[], payload)
+        if self.try_publish_plain(subject, payload) {
+            return Ok(());
+        }
+        self.publish_general(subject, None, &[], payload)
+    }
+
+    /// The usual publish in one step under the lock: connected, not draining,
+    /// room in the buffer, within max_payload. False when any of that does
+    /// not hold; nothing was queued then, and the general path decides.
+    #[inline]
+    fn try_publish_plain(&self, subject: &str, payload: &[u8]) -> bool {
+        let mut st = self.inner.lock();
+        if st.conn_drain.is_none()
+            && st.engine.out_len() < OUT_LIMIT
+            && st.engine.try_publish_plain(subject, payload)
+        {
+            drop(st);
+            self.inner.kick();
+            return true;
+        }
+        false
     }
 
     /// Publishes with a reply subject.
@@ -2314,19 +2338,22 @@ impl Connection {
         headers: &[u8],
         payload: &[u8],
     ) -> Result<()> {
-        if reply.is_none() && headers.is_empty() {
-            // The usual case in one step: connected, not draining, room in
-            // the buffer. Anything else goes through `queue_publish`.
-            let mut st = self.inner.lock();
-            if st.conn_drain.is_none()
-                && st.engine.out_len() < OUT_LIMIT
-                && st.engine.try_publish_plain(subject, payload)
-            {
-                drop(st);
-                self.inner.kick();
-                return Ok(());
-            }
+        if reply.is_none() && headers.is_empty() && self.try_publish_plain(subject, payload) {
+            return Ok(());
         }
+        self.publish_general(subject, reply, headers, payload)
+    }
+
+    /// Every publish that [`Connection::try_publish_plain`] does not take:
+    /// waits for room, reports draining, closed and size errors.
+    #[inline(never)]
+    fn publish_general(
+        &self,
+        subject: &str,
+        reply: Option<&str>,
+        headers: &[u8],
+        payload: &[u8],
+    ) -> Result<()> {
         self.queue_publish(subject, reply, headers, payload)?;
         self.inner.kick();
         Ok(())

@@ -722,7 +722,7 @@ impl<S: SubSink> Engine<S> {
         }
         self.stats.out_msgs += 1;
         self.stats.out_bytes += payload.len() as u64;
-        proto::encode_pub(&mut self.out, subject, None, &[], payload);
+        proto::encode_plain_pub(&mut self.out, subject.as_bytes(), payload);
         self.pub_seq += 1;
         true
     }

@@ -692,26 +692,86 @@ fn push_num(out: &mut Vec<u8>, n: u64) {
     out.extend_from_slice(digits.get(digits.len() - len..).unwrap_or_default());
 }
 
-/// Subjects up to this length take [`encode_pub`]'s short path.
-const SHORT_SUBJECT: usize = 100;
-
-/// Writes `n` in decimal at the start of `dst` (which has room for 20
-/// digits); returns the number of digits.
-fn write_num(dst: &mut [u8], n: u64) -> usize {
-    let mut digits = [0u8; 20];
-    let mut v = n;
-    let mut i = digits.len();
-    loop {
-        i -= 1;
-        digits[i] = b'0' + (v % 10) as u8;
+/// The number of decimal digits of `n`.
+#[inline]
+fn digit_count(n: usize) -> usize {
+    if n < 10 {
+        return 1;
+    }
+    if n < 100 {
+        return 2;
+    }
+    let mut count = 3;
+    let mut v = n / 1000;
+    while v > 0 {
         v /= 10;
-        if v == 0 {
-            break;
+        count += 1;
+    }
+    count
+}
+
+/// Copies `src` to `dst`, the usual short lengths without a call.
+///
+/// # Safety
+/// `dst` must be valid for `src.len()` byte writes and not overlap `src`.
+#[inline(always)]
+unsafe fn copy_to(src: &[u8], dst: *mut u8) {
+    let n = src.len();
+    let s = src.as_ptr();
+    // SAFETY: the reads stay within `src` (each window starts at 0 or ends
+    // at `n`, and is taken only when `n` is at least its width); the writes
+    // mirror them within the `n` bytes at `dst` the caller vouches for.
+    unsafe {
+        if (8..=16).contains(&n) {
+            let head = s.cast::<u64>().read_unaligned();
+            let tail = s.add(n - 8).cast::<u64>().read_unaligned();
+            dst.cast::<u64>().write_unaligned(head);
+            dst.add(n - 8).cast::<u64>().write_unaligned(tail);
+        } else if (4..8).contains(&n) {
+            let head = s.cast::<u32>().read_unaligned();
+            let tail = s.add(n - 4).cast::<u32>().read_unaligned();
+            dst.cast::<u32>().write_unaligned(head);
+            dst.add(n - 4).cast::<u32>().write_unaligned(tail);
+        } else {
+            std::ptr::copy_nonoverlapping(s, dst, n);
         }
     }
-    let len = digits.len() - i;
-    dst[..len].copy_from_slice(&digits[i..]);
-    len
+}
+
+/// Appends `PUB <subject> <#bytes>\r\n<payload>\r\n`, written in place into
+/// `out`'s spare room: one capacity check, no intermediate buffer (this runs
+/// once per publish).
+#[inline]
+pub(crate) fn encode_plain_pub(out: &mut Vec<u8>, subject: &[u8], payload: &[u8]) {
+    let digits = digit_count(payload.len());
+    let total = 4 + subject.len() + 1 + digits + 2 + payload.len() + 2;
+    out.reserve(total);
+    let start = out.len();
+    // SAFETY: `reserve` made room for `total` bytes after `start`. The writes
+    // below are 4 + subject + 1 + digits + 2 + payload + 2 = `total` bytes,
+    // one after the other from `start`, from slices that cannot overlap
+    // `out` (it is borrowed mutably); `set_len` then covers exactly them.
+    unsafe {
+        let mut p = out.as_mut_ptr().add(start);
+        p.cast::<[u8; 4]>().write_unaligned(*b"PUB ");
+        p = p.add(4);
+        copy_to(subject, p);
+        p = p.add(subject.len());
+        p.write(b' ');
+        p = p.add(1);
+        let mut v = payload.len();
+        for i in (0..digits).rev() {
+            p.add(i).write(b'0' + (v % 10) as u8);
+            v /= 10;
+        }
+        p = p.add(digits);
+        p.cast::<[u8; 2]>().write_unaligned(*b"\r\n");
+        p = p.add(2);
+        copy_to(payload, p);
+        p = p.add(payload.len());
+        p.cast::<[u8; 2]>().write_unaligned(*b"\r\n");
+        out.set_len(start + total);
+    }
 }
 
 fn push_len(out: &mut Vec<u8>, n: usize) {
@@ -732,23 +792,8 @@ pub fn encode_pub(
     headers: &[u8],
     payload: &[u8],
 ) {
-    // The usual publish (no headers, no reply, short subject): the control
-    // line is built on the stack and appended at once, then the payload.
-    if headers.is_empty() && reply.is_none() && subject.len() <= SHORT_SUBJECT {
-        let mut line = [0u8; SHORT_SUBJECT + 28];
-        let mut n = 4;
-        line[..4].copy_from_slice(b"PUB ");
-        line[n..n + subject.len()].copy_from_slice(subject.as_bytes());
-        n += subject.len();
-        line[n] = b' ';
-        n += 1;
-        n += write_num(&mut line[n..], payload.len() as u64);
-        line[n..n + 2].copy_from_slice(b"\r\n");
-        n += 2;
-        out.reserve(n + payload.len() + 2);
-        out.extend_from_slice(&line[..n]);
-        out.extend_from_slice(payload);
-        out.extend_from_slice(b"\r\n");
+    if headers.is_empty() && reply.is_none() {
+        encode_plain_pub(out, subject.as_bytes(), payload);
         return;
     }
     let reply_len = reply.map_or(0, |r| r.len() + 1);
@@ -1449,6 +1494,34 @@ mod tests {
         assert_eq!(m.header_bytes(), headers);
         assert_eq!(m.payload(), payload);
         assert_eq!(*m, MsgFrame::build(42, subject, reply, headers, payload));
+    }
+
+    #[test]
+    fn plain_pub_every_short_length() {
+        // Subject and payload lengths across the copy widths (0-3, 4-7,
+        // 8-16, longer) and the digit counts, appended after existing bytes
+        // into buffers with no spare room and with plenty.
+        let lens = (0..=40).chain([99, 100, 999, 1000, 9999, 10_000, 123_456, 1 << 20]);
+        for plen in lens {
+            let payload: Vec<u8> = (0..plen).map(|i| (i % 251) as u8).collect();
+            for slen in 1..=40usize {
+                let subject: Vec<u8> = (0..slen).map(|i| b'a' + (i % 26) as u8).collect();
+                let mut want = b"xyz".to_vec();
+                want.extend_from_slice(b"PUB ");
+                want.extend_from_slice(&subject);
+                want.extend_from_slice(format!(" {plen}\r\n").as_bytes());
+                want.extend_from_slice(&payload);
+                want.extend_from_slice(b"\r\n");
+                for spare in [0, 1 << 21] {
+                    let mut out = Vec::with_capacity(3 + spare);
+                    out.extend_from_slice(b"xyz");
+                    encode_plain_pub(&mut out, &subject, &payload);
+                    assert!(out == want, "subject {slen} payload {plen} spare {spare}");
+                }
+            }
+        }
+        assert_eq!(digit_count(0), 1);
+        assert_eq!(digit_count(usize::MAX), usize::MAX.to_string().len());
     }
 
     #[test]

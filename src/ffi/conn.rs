@@ -347,6 +347,7 @@ pub unsafe extern "C" fn natsConnection_Publish(
 ///
 /// # Safety
 /// As `natsConnection_Publish`.
+#[inline(always)]
 unsafe fn publish(
     nc: *mut natsConnection,
     subj: *const c_char,
@@ -374,24 +375,36 @@ unsafe fn plain_subject<'a>(s: *const c_char) -> Option<&'a str> {
     if s.is_null() {
         return None;
     }
-    let p = s.cast::<u8>();
-    let mut n = 0usize;
-    let last = loop {
-        // SAFETY: a C string: every byte up to its NUL is readable, and the
-        // loop stops at the NUL (which is not printable).
-        let b = unsafe { *p.add(n) };
-        // One comparison: printable ASCII without blank is 0x21..=0x7e.
-        if b.wrapping_sub(0x21) >= 0x5e {
-            break b;
-        }
-        n += 1;
-    };
-    if last != 0 || n == 0 {
+    // SAFETY: a non-NULL C string per the contract; the caller keeps it for
+    // the call. (`strlen` finds the end a word or more at a time.)
+    let b = unsafe { std::ffi::CStr::from_ptr(s) }.to_bytes();
+    if b.is_empty() || !all_plain(b) {
         return None;
     }
-    // SAFETY: the `n` bytes before the NUL were read above and are printable
-    // ASCII, which is UTF-8; the caller keeps the string for the call.
-    Some(unsafe { std::str::from_utf8_unchecked(std::slice::from_raw_parts(p, n)) })
+    // SAFETY: printable ASCII (checked just above) is UTF-8.
+    Some(unsafe { std::str::from_utf8_unchecked(b) })
+}
+
+/// True when every byte of `b` is printable ASCII other than blank
+/// (0x21..=0x7e). Eight bytes per step: a byte below 0x21 borrows into its
+/// top bit when 0x21 is taken from it (and had that bit clear), a byte
+/// above 0x7e reaches or has its top bit when 1 is added. Carries and
+/// borrows between bytes start only at a byte that is itself caught, so
+/// the whole-word answer is exact.
+fn all_plain(b: &[u8]) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const TOPS: u64 = 0x8080_8080_8080_8080;
+    let bad = |w: u64| ((w.wrapping_sub(0x21 * ONES) & !w) | w.wrapping_add(ONES) | w) & TOPS != 0;
+    let word = |c: &[u8]| u64::from_le_bytes(c.try_into().unwrap_or([0; 8]));
+    if b.len() < 8 {
+        return b.iter().all(|&c| c.wrapping_sub(0x21) < 0x5e);
+    }
+    let mut chunks = b.chunks_exact(8);
+    if chunks.by_ref().any(|c| bad(word(c))) {
+        return false;
+    }
+    // The last (overlapping) eight bytes cover the rest.
+    chunks.remainder().is_empty() || !bad(word(&b[b.len() - 8..]))
 }
 
 /// Publishes the C string `str` (without its NUL; NULL: empty) on `subj`.
@@ -1386,7 +1399,43 @@ pub unsafe extern "C" fn natsConnection_HasHeaderSupport(nc: *mut natsConnection
 
 #[cfg(test)]
 mod tests {
-    use super::plain_subject;
+    use super::{all_plain, plain_subject};
+
+    #[test]
+    fn all_plain_agrees_with_the_byte_test() {
+        let simple = |b: &[u8]| b.iter().all(|&c| (0x21..=0x7e).contains(&c));
+        // Every byte value at every position of every length up to 24, in a
+        // field of valid bytes at both ends of the range.
+        for len in 1..=24usize {
+            for fill in [b'!', b'~', b'a'] {
+                for pos in 0..len {
+                    for v in 0..=255u8 {
+                        let mut b = vec![fill; len];
+                        b[pos] = v;
+                        assert_eq!(all_plain(&b), simple(&b), "len {len} pos {pos} byte {v:#x}");
+                    }
+                }
+            }
+        }
+        // Pairs of bad bytes next to each other (borrows and carries
+        // between bytes).
+        for len in 8..=17usize {
+            for pos in 0..len - 1 {
+                for (x, y) in [
+                    (0x00, 0xff),
+                    (0xff, 0x00),
+                    (0x20, 0x7f),
+                    (0x7f, 0x20),
+                    (0xff, 0xff),
+                ] {
+                    let mut b = vec![b'k'; len];
+                    b[pos] = x;
+                    b[pos + 1] = y;
+                    assert!(!all_plain(&b), "len {len} pos {pos}");
+                }
+            }
+        }
+    }
 
     #[test]
     fn plain_subject_takes_printable_ascii_only() {
