@@ -8,13 +8,13 @@
 //! User threads never wait on the network while holding a lock: they wait on
 //! `ConnInner::cond` (with the state lock released by the wait) or on a channel.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU8, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+use crossbeam_channel::Sender;
 use parking_lot::{Condvar, Mutex, MutexGuard};
 
 use crate::delivery::{self, PoolSub, PoolTx};
@@ -24,6 +24,7 @@ use crate::engine::{Delivery, Engine, EngineConfig, Event, FlushTicket, Statisti
 use crate::error::{Error, ErrorKind, Result, err};
 use crate::headers::Headers;
 use crate::message::Message;
+use crate::msgq::{self, MsgQueue, QueueTx, RecvTimeoutError, TryRecvError};
 use crate::options::{Options, ServerUrl};
 use crate::pool::{Backoff, ServerPool, Wait, pass_delay};
 use crate::proto::{ConnectInfo, MsgFrame, ServerInfo, ServerOp};
@@ -334,7 +335,7 @@ pub(crate) struct SubShared {
     sid: AtomicU64,
     subject: String,
     queue: Option<String>,
-    rx: Receiver<Message>,
+    rx: Arc<MsgQueue>,
     pending_msgs: AtomicUsize,
     pending_bytes: AtomicUsize,
     /// High-water marks of `pending_msgs` / `pending_bytes` since creation or
@@ -500,7 +501,7 @@ pub(crate) enum Sink {
 /// Where a subscription's messages go: its own queue (read by `next_msg` or
 /// by its delivery thread), or its worker of the shared delivery pool.
 pub(crate) enum SubTx {
-    Own(Sender<Message>),
+    Own(QueueTx),
     Pool(PoolTx),
 }
 
@@ -524,7 +525,10 @@ impl SubSink for Sink {
                 s.max_pending_msgs.fetch_max(msgs, Ordering::AcqRel);
                 s.max_pending_bytes.fetch_max(bytes, Ordering::AcqRel);
                 let sent = match tx {
-                    SubTx::Own(tx) => tx.send(msg).is_ok(),
+                    SubTx::Own(tx) => {
+                        tx.send(msg);
+                        true
+                    }
                     SubTx::Pool(p) => p.send(msg),
                 };
                 if !sent {
@@ -2383,12 +2387,12 @@ impl Connection {
         subject: &str,
         queue: Option<&str>,
         is_async: bool,
-    ) -> Result<(Arc<SubShared>, Sender<Message>)> {
+    ) -> Result<(Arc<SubShared>, QueueTx)> {
         subject::check_subscribe_subject(subject)?;
         if let Some(q) = queue {
             subject::check_queue(q)?;
         }
-        let (tx, rx) = crossbeam_channel::unbounded();
+        let (tx, rx) = msgq::queue();
         let shared = Arc::new(SubShared {
             sid: AtomicU64::new(0),
             subject: subject.to_string(),
@@ -2522,20 +2526,24 @@ impl Connection {
             if !ready_rx.recv().unwrap_or(false) {
                 return;
             }
+            // Messages taken from the queue in one go, handled in order.
+            let mut batch = VecDeque::new();
             loop {
-                let next = match worker.rx.try_recv() {
-                    Ok(m) => Ok(m),
-                    Err(_) => {
-                        // About to wait: write what the handlers published
-                        // (replies) without waking the io loop.
-                        if let Some(c) = conn.upgrade() {
-                            c.write_before_wait();
+                let next = match batch.pop_front() {
+                    Some(m) => Ok(m),
+                    None => match worker.rx.take_all(&mut batch) {
+                        Ok(0) => {
+                            // About to wait: write what the handlers published
+                            // (replies) without waking the io loop.
+                            if let Some(c) = conn.upgrade() {
+                                c.write_before_wait();
+                            }
+                            worker.rx.recv_timeout(idle)
                         }
-                        match idle {
-                            Some(d) => worker.rx.recv_timeout(d),
-                            None => worker.rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
-                        }
-                    }
+                        Ok(_) => batch.pop_front().ok_or(RecvTimeoutError::Timeout),
+                        Err(TryRecvError::Disconnected) => Err(RecvTimeoutError::Disconnected),
+                        Err(TryRecvError::Empty) => Err(RecvTimeoutError::Timeout),
+                    },
                 };
                 match next {
                     Ok(m) => {
@@ -3147,7 +3155,7 @@ impl Subscription {
         let next = self.shared.rx.try_recv().or_else(|_| {
             // About to wait: write what this thread published (a reply).
             self.conn.write_before_wait();
-            self.shared.rx.recv_timeout(timeout)
+            self.shared.rx.recv_timeout(Some(timeout))
         });
         match next {
             Ok(m) => {

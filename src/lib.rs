@@ -52,6 +52,7 @@ mod frame;
 pub mod fuzzing;
 pub mod headers;
 mod message;
+mod msgq;
 mod nuid;
 mod options;
 mod pool;

@@ -285,35 +285,14 @@ impl Parser {
         if !self.line.is_empty() || !rest.starts_with(b"MSG ") {
             return None;
         }
-        // Token boundaries within `rest`; the line ends at `cr`.
-        let mut toks = [(0usize, 0usize); 4];
-        let mut n = 0;
-        let mut start = 4;
         // The `\r` ends a line of at most `max_control_line` bytes.
         let scan = rest.get(4..self.max_control_line.saturating_add(1).min(rest.len()))?;
-        let mut cr = None;
-        for (k, &b) in scan.iter().enumerate() {
-            let i = k + 4;
-            if b == b' ' || b == b'\r' {
-                if i == start || n == 4 {
-                    return None; // empty token, or too many
-                }
-                *toks.get_mut(n)? = (start, i);
-                n += 1;
-                start = i + 1;
-                if b == b'\r' {
-                    cr = Some(i);
-                    break;
-                }
-            } else if !(0x21..0x7f).contains(&b) {
-                return None;
-            }
-        }
-        let cr = cr?;
+        let (toks, n, cr) = split_line(scan)?;
+        let cr = cr + 4;
         if rest.get(cr + 1) != Some(&b'\n') {
             return None;
         }
-        let tok = |k: usize| toks.get(k).and_then(|&(a, b)| rest.get(a..b));
+        let tok = |k: usize| toks.get(k).and_then(|&(a, b)| scan.get(a..b));
         let (subject, sid, reply, size) = match n {
             3 => (tok(0)?, tok(1)?, None, tok(2)?),
             4 => (tok(0)?, tok(1)?, Some(tok(2)?), tok(3)?),
@@ -610,7 +589,74 @@ fn check_subject(s: &[u8], line: &[u8]) -> Result<()> {
     Ok(())
 }
 
+/// Token bounds, token count and the position of the `\r`.
+type SplitLine = ([(usize, usize); 4], usize, usize);
+
+/// Splits the control line at the start of `scan` (printable ASCII tokens
+/// separated by single blanks, ended by `\r`) into at most four tokens:
+/// their bounds, their count and where the `\r` is. `None` for anything
+/// else, or when the `\r` is not within `scan`; the general parser then
+/// decides.
+///
+/// Eight bytes at a time; every mask below is exact per byte (the additions
+/// act on the low seven bits of each byte and cannot carry into the next).
+#[inline(always)]
+fn split_line(scan: &[u8]) -> Option<SplitLine> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const LOWS: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+    const TOPS: u64 = 0x8080_8080_8080_8080;
+    let mut toks = [(0usize, 0usize); 4];
+    let mut n = 0;
+    let mut start = 0;
+    let mut at = 0;
+    loop {
+        let mut word = [0u8; 8];
+        let chunk = scan.get(at..)?;
+        if chunk.is_empty() {
+            return None;
+        }
+        let take = chunk.len().min(8);
+        word[..take].copy_from_slice(&chunk[..take]);
+        // Zero padding past the end of `scan` reads as a stop byte, which is
+        // then not a `\r`.
+        let w = u64::from_le_bytes(word);
+        let low = w & LOWS;
+        let control = !((low + 0x60 * ONES) | w) & TOPS; // below 0x20
+        let high = (w | (low + ONES)) & TOPS; // 0x7f and up
+        let x = w ^ (0x20 * ONES);
+        let blanks = !(((x & LOWS) + LOWS) | x) & TOPS;
+        let stop = control | high;
+        let (mut marks, end) = if stop == 0 {
+            (blanks, None)
+        } else {
+            let bit = stop.trailing_zeros();
+            let pos = (bit / 8) as usize;
+            if word[pos] != b'\r' {
+                return None;
+            }
+            // The blanks before the `\r`, and the `\r` itself.
+            let below = (1u64 << bit) - 1;
+            ((blanks & below) | (1u64 << bit), Some(at + pos))
+        };
+        while marks != 0 {
+            let i = at + (marks.trailing_zeros() / 8) as usize;
+            marks &= marks - 1;
+            if i == start || n == 4 {
+                return None; // empty token, or too many
+            }
+            toks[n] = (start, i);
+            n += 1;
+            start = i + 1;
+        }
+        if let Some(cr) = end {
+            return Some((toks, n, cr));
+        }
+        at += 8;
+    }
+}
+
 /// A non-empty decimal number without sign; `None` on anything else or overflow.
+#[inline]
 fn parse_num(s: &[u8]) -> Option<u64> {
     if s.is_empty() {
         return None;
@@ -1494,6 +1540,65 @@ mod tests {
         assert_eq!(m.header_bytes(), headers);
         assert_eq!(m.payload(), payload);
         assert_eq!(*m, MsgFrame::build(42, subject, reply, headers, payload));
+    }
+
+    /// `split_line` done one byte at a time.
+    fn split_line_bytewise(scan: &[u8]) -> Option<SplitLine> {
+        let mut toks = [(0usize, 0usize); 4];
+        let (mut n, mut start) = (0, 0);
+        for (i, &b) in scan.iter().enumerate() {
+            if b == b' ' || b == b'\r' {
+                if i == start || n == 4 {
+                    return None;
+                }
+                toks[n] = (start, i);
+                n += 1;
+                start = i + 1;
+                if b == b'\r' {
+                    return Some((toks, n, i));
+                }
+            } else if !(0x21..0x7f).contains(&b) {
+                return None;
+            }
+        }
+        None
+    }
+
+    #[test]
+    fn split_line_agrees_with_bytewise() {
+        // Every line of up to 6 bytes over an alphabet of the interesting
+        // bytes, then in longer lines at every offset.
+        let alphabet = [b'a', b' ', b'\r', 0, 0x1f, 0x7f, 0x80, 0xff, b'~', b'!'];
+        let mut checked = 0;
+        for len in 0..=6u32 {
+            for mut code in 0..alphabet.len().pow(len) {
+                let mut line = Vec::new();
+                for _ in 0..len {
+                    line.push(alphabet[code % alphabet.len()]);
+                    code /= alphabet.len();
+                }
+                for prefix in [&b""[..], b"subj.x 12 ", b"abcdefgh"] {
+                    let mut scan = prefix.to_vec();
+                    scan.extend_from_slice(&line);
+                    assert_eq!(split_line(&scan), split_line_bytewise(&scan), "{scan:?}");
+                    scan.extend_from_slice(b"\r\nmore bytes after");
+                    assert_eq!(split_line(&scan), split_line_bytewise(&scan), "{scan:?}");
+                    checked += 2;
+                }
+            }
+        }
+        assert!(checked > 3_000_000);
+        for line in [
+            &b"bench.ps 1 16\r\n"[..],
+            b"a.very.long.subject.name.here 123456 _INBOX.abcdefghijklmnop.qrstuv 99999\r\n",
+            b"a b c d e\r\n",
+            b"a  b 1\r\n",
+        ] {
+            for cut in 0..=line.len() {
+                let scan = &line[..cut];
+                assert_eq!(split_line(scan), split_line_bytewise(scan), "{scan:?}");
+            }
+        }
     }
 
     #[test]
