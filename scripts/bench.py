@@ -116,6 +116,9 @@ def build(work, quick):
         raw = os.path.join(work, "raw_pub")
         sh(["cc", *cflags, os.path.join(ROOT, "bench", "raw_pub.c"), "-o", raw])
         progs["raw"] = [raw]
+        rawrr = os.path.join(work, "raw_reqrep")
+        sh(["cc", *cflags, os.path.join(ROOT, "bench", "raw_reqrep.c"), "-o", rawrr])
+        progs["rawrr"] = [rawrr]
         sh(["cargo", "build", "--release", "--example", "bench", "-j", "2", "-q"], cwd=ROOT, env=env)
         progs["rust"] = [os.path.join(target, "release", "examples", "bench")]
     return progs
@@ -175,9 +178,14 @@ def scenario_rows(progs, url, reps, big):
     rows = []
     for label, args, keys in plan:
         res = {lib: [] for lib in progs if lib in ("ours", "natsc", "current", "rust")}
+        # Request/reply also runs the raw-socket floor, in turn with the
+        # libraries (same conditions).
+        if args[0] == "reqrep" and "rawrr" in progs:
+            res["raw"] = []
         for _ in range(reps):
             for lib in res:
-                res[lib].append(run(progs[lib] + args, url))
+                prog = progs["rawrr"] if lib == "raw" else progs[lib]
+                res[lib].append(run(prog + args[1:] if lib == "raw" else prog + args, url))
         rows.append((label, {lib: {k: median_of(r, k) for k in keys} for lib, r in res.items() if r}))
         print(f"  done: {label}", file=sys.stderr, flush=True)
     # Raw-socket ceiling.

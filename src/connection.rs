@@ -141,6 +141,8 @@ struct State {
     stall: Option<Instant>,
     /// The gate of the current socket (plain TCP), for direct writes.
     direct: Option<(u64, Arc<crate::driver::Gate>)>,
+    /// The reader of the current socket (plain TCP), for direct reads.
+    reader: Option<(u64, Arc<crate::driver::Reader>)>,
     /// A thread other than the io loop is writing output it took.
     direct_busy: bool,
     /// The io loop took output for the socket of this generation and may
@@ -329,6 +331,17 @@ impl std::fmt::Debug for Connection {
 const SUB_OPEN: u8 = 0;
 const SUB_UNSUBSCRIBED: u8 = 1;
 const SUB_CONN_CLOSED: u8 = 2;
+
+/// How long a delivery thread that ran out of messages, the last of which
+/// asked for a reply, reads the socket itself ([`ConnInner::wait_reading`])
+/// before it leaves that to the io loop and sleeps: long enough to serve a
+/// steady exchange (a responder's next request) without a hand-off, short
+/// enough that an idle subscription costs nothing.
+const DIRECT_IDLE: Duration = Duration::from_millis(50);
+
+/// How long a request reads the socket itself for its reply before it
+/// leaves that to the io loop (a slow responder then costs no polling).
+const DIRECT_REQUEST: Duration = Duration::from_millis(250);
 
 /// What the application side of a subscription shares with the engine side.
 pub(crate) struct SubShared {
@@ -702,6 +715,36 @@ impl ConnInner {
         self.state.lock()
     }
 
+    /// Asks the io loop to read the socket (a direct reader let go of it).
+    pub(crate) fn kick_read(&self) {
+        self.io.send(Cmd::Read(self.id));
+    }
+
+    /// Asks the io loop to re-arm the connection's timer (a direct read
+    /// moved its deadline earlier).
+    pub(crate) fn rearm(&self) {
+        self.io.send(Cmd::Timer(self.id));
+    }
+
+    /// Waits until `done()` or `deadline` reading and handling the socket's
+    /// input on this thread ([`crate::driver::read_direct`]) when the
+    /// connection is up on plain TCP and no other thread reads it. False,
+    /// at once, otherwise: the caller waits as usual.
+    pub(crate) fn wait_reading(
+        self: &Arc<Self>,
+        deadline: Instant,
+        done: &mut dyn FnMut() -> bool,
+    ) -> bool {
+        let reader = {
+            let st = self.lock();
+            match &st.reader {
+                Some((g, r)) if *g == st.generation && st.mode == Mode::Connected => r.clone(),
+                _ => return false,
+            }
+        };
+        crate::driver::read_direct(self, &reader, deadline, done)
+    }
+
     /// Wakes the io loop if it is not already due to write.
     fn kick(&self) {
         if !self.write_signaled.swap(true, Ordering::AcqRel) {
@@ -871,12 +914,13 @@ impl ConnInner {
         &self,
         generation: u64,
         local: Option<SocketAddr>,
-        gate: Option<Arc<crate::driver::Gate>>,
+        gate: Option<(Arc<crate::driver::Gate>, Arc<crate::driver::Reader>)>,
     ) {
         let mut st = self.lock();
         if st.generation == generation {
             st.local_addr = local;
-            st.direct = gate.map(|g| (generation, g));
+            st.reader = gate.as_ref().map(|(_, r)| (generation, r.clone()));
+            st.direct = gate.map(|(g, _)| (generation, g));
         }
     }
 
@@ -2198,6 +2242,7 @@ impl Connection {
                 out_waiters: 0,
                 stall: None,
                 direct: None,
+                reader: None,
                 direct_busy: false,
                 io_holding: None,
                 spare: Vec::new(),
@@ -2528,17 +2573,32 @@ impl Connection {
             }
             // Messages taken from the queue in one go, handled in order.
             let mut batch = VecDeque::new();
+            // The last message handled asked for a reply.
+            let mut answering = false;
             loop {
                 let next = match batch.pop_front() {
                     Some(m) => Ok(m),
                     None => match worker.rx.take_all(&mut batch) {
                         Ok(0) => {
                             // About to wait: write what the handlers published
-                            // (replies) without waking the io loop.
+                            // (replies) without waking the io loop, then
+                            // read the next messages here for a while.
+                            let start = Instant::now();
                             if let Some(c) = conn.upgrade() {
                                 c.write_before_wait();
+                                // A subscription answering requests reads
+                                // its next request itself; one consuming a
+                                // stream leaves reading to the io loop.
+                                if answering {
+                                    let until = idle.map_or(DIRECT_IDLE, |d| d.min(DIRECT_IDLE));
+                                    c.wait_reading(start + until, &mut || {
+                                        worker.rx.has_news()
+                                            || worker.state.load(Ordering::Acquire) != SUB_OPEN
+                                    });
+                                }
                             }
-                            worker.rx.recv_timeout(idle)
+                            let rest = idle.map(|d| d.saturating_sub(start.elapsed()));
+                            worker.rx.recv_timeout(rest)
                         }
                         Ok(_) => batch.pop_front().ok_or(RecvTimeoutError::Timeout),
                         Err(TryRecvError::Disconnected) => Err(RecvTimeoutError::Disconnected),
@@ -2551,6 +2611,7 @@ impl Connection {
                             break;
                         }
                         worker.consumed(&m);
+                        answering = m.reply().is_some();
                         if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                             handler(Some(m))
                         }))
@@ -2689,9 +2750,28 @@ impl Connection {
             mux.waiters.lock().remove(&token);
             return Err(e);
         }
-        // This thread waits for the reply next: it writes the request itself.
+        // This thread waits for the reply next: it writes the request itself,
+        // and reads the reply itself where it can.
         self.inner.write_now();
-        match rx.recv_deadline(deadline) {
+        let mut reply = None;
+        let direct_until = deadline.min(Instant::now() + DIRECT_REQUEST);
+        self.inner.wait_reading(direct_until, &mut || {
+            if reply.is_none() {
+                match rx.try_recv() {
+                    Ok(r) => reply = Some(Ok(r)),
+                    Err(TryRecvError::Disconnected) => {
+                        reply = Some(Err(RecvTimeoutError::Disconnected));
+                    }
+                    Err(TryRecvError::Empty) => {}
+                }
+            }
+            reply.is_some()
+        });
+        let got = match reply {
+            Some(r) => r,
+            None => rx.recv_deadline(deadline),
+        };
+        match got {
             Ok(Err(e)) => Err(e),
             Ok(Ok(m)) if m.is_no_responders() => err(
                 ErrorKind::NoResponders,

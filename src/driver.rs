@@ -12,7 +12,7 @@ use std::collections::{BinaryHeap, HashMap};
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Instant;
 
 use crossbeam_channel::{Receiver, Sender};
@@ -43,6 +43,8 @@ pub(crate) enum Cmd {
     Add(Arc<ConnInner>),
     /// The connection has output to write.
     Write(usize),
+    /// Read the connection's socket (a direct reader let go of it).
+    Read(usize),
     /// The connection's deadline may have changed (new ping interval, wait).
     Timer(usize),
     /// Name resolution for attempt `generation` finished.
@@ -187,11 +189,13 @@ fn cores() -> usize {
 fn spawn_loop() -> io::Result<Arc<LoopHandle>> {
     let poll = Poll::new()?;
     let waker = Waker::new(poll.registry(), WAKER)?;
+    let registry = Arc::new(poll.registry().try_clone()?);
     let (tx, rx) = crossbeam_channel::unbounded();
     let handle = Arc::new(LoopHandle { tx, waker });
     crate::threads::spawn("nats-io", move || {
         let mut lp = Loop {
             poll,
+            registry,
             rx,
             conns: HashMap::new(),
             timers: BinaryHeap::new(),
@@ -277,15 +281,19 @@ impl GateEntry<'_> {
     }
 }
 
-/// Closes a socket's gate when the socket goes (declared first in [`Sock`]
-/// so that it is dropped before the stream).
+/// Closes a socket's gate (direct writes) and its reader's direct side
+/// (direct reads) when the socket goes (declared first in [`Sock`] so that
+/// it is dropped before the stream).
 #[derive(Default)]
-struct GateGuard(Option<Arc<Gate>>);
+struct GateGuard(Option<Arc<Gate>>, Option<Arc<Reader>>);
 
 impl GateGuard {
     fn close(&mut self) {
         if let Some(g) = self.0.take() {
             g.close();
+        }
+        if let Some(r) = self.1.take() {
+            r.close_direct();
         }
     }
 }
@@ -294,6 +302,290 @@ impl Drop for GateGuard {
     fn drop(&mut self) {
         self.close();
     }
+}
+
+/// A socket's parser, and what lets a thread other than the io loop read
+/// the socket (plain TCP only): a thread about to wait for a reply reads and
+/// handles the connection's input itself ([`read_direct`]) instead of being
+/// woken by the loop, which saves one thread hand-off per round trip.
+///
+/// Whoever reads holds `side`'s lock while reading, parsing and handling
+/// (never while waiting for data). A direct reader first claims the reader
+/// (`claimed`); the loop does not read a claimed socket and notes that it
+/// found it claimed (`missed`), and the direct reader asks the loop to read
+/// again when it lets go. While claimed, the loop's poller is not told of
+/// readable data (the socket is re-registered writable only), so the data
+/// wakes the waiting thread alone. Lock order: `side`, then the
+/// connection's state.
+pub(crate) struct Reader {
+    side: Mutex<ReadSide>,
+    claimed: AtomicBool,
+    missed: AtomicBool,
+}
+
+struct ReadSide {
+    parser: Parser,
+    /// The socket, while direct reads are possible.
+    direct: Option<DirectFd>,
+    /// What a direct read could not carry out itself (the socket failed,
+    /// the input was bad...): the loop's next read of the socket does.
+    step: Option<Step>,
+}
+
+struct DirectFd {
+    fd: std::os::fd::RawFd,
+    registry: Arc<mio::Registry>,
+    token: Token,
+    /// What the socket is registered for with the loop's poller now
+    /// (`None`: not registered).
+    current: Option<Interest>,
+    /// The loop's last write would have blocked: it waits to be told the
+    /// socket is writable again.
+    want_write: bool,
+    /// A direct reader has the socket: the poller must not report it
+    /// readable (that would wake the loop for nothing).
+    elsewhere: bool,
+}
+
+impl DirectFd {
+    /// Brings the poller's registration in line with who reads and whether
+    /// the loop waits to write. Taking interest away is a deregistration,
+    /// which reports nothing; adding interest reports what is ready now
+    /// (data left unread, room to write), which is what the loop then needs.
+    fn sync(&mut self) {
+        let want = wanted(self.current, self.elsewhere, self.want_write);
+        if want == self.current {
+            return;
+        }
+        let mut src = mio::unix::SourceFd(&self.fd);
+        let done = match (self.current, want) {
+            (Some(_), None) => self.registry.deregister(&mut src),
+            (None, Some(i)) => self.registry.register(&mut src, self.token, i),
+            (Some(_), Some(i)) => self.registry.reregister(&mut src, self.token, i),
+            (None, None) => Ok(()),
+        };
+        if done.is_ok() {
+            self.current = want;
+        }
+    }
+}
+
+/// The registration a socket needs: none or writable only while a direct
+/// reader has it (writable when the loop waits to write), readable
+/// otherwise, plus writable when the loop waits to write. Writable interest
+/// is left in place once added (spurious writable reports cost the loop
+/// little; a re-registration per blocked write would cost more).
+fn wanted(current: Option<Interest>, elsewhere: bool, want_write: bool) -> Option<Interest> {
+    if elsewhere {
+        return want_write.then_some(Interest::WRITABLE);
+    }
+    match current {
+        Some(c) if c.is_readable() && (c.is_writable() || !want_write) => Some(c),
+        _ if want_write => Some(Interest::READABLE | Interest::WRITABLE),
+        _ => Some(Interest::READABLE),
+    }
+}
+
+impl Reader {
+    fn new(parser: Parser) -> Arc<Reader> {
+        Arc::new(Reader {
+            side: Mutex::new(ReadSide {
+                parser,
+                direct: None,
+                step: None,
+            }),
+            claimed: AtomicBool::new(false),
+            missed: AtomicBool::new(false),
+        })
+    }
+
+    /// No direct read from now on (waits for one in progress to finish its
+    /// current read; a direct reader waiting for data finds out within
+    /// [`DIRECT_SLICE`]).
+    fn close_direct(&self) {
+        if let Some(mut d) = self.side.lock().direct.take() {
+            // Registered as the loop registers a socket, which carries on
+            // with it (a TLS upgrade) or deregisters it next.
+            d.elsewhere = false;
+            d.want_write = true;
+            d.sync();
+        }
+    }
+
+    /// The loop's writes would block (true) or went through again (false).
+    fn set_want_write(&self, blocked: bool) {
+        let mut side = self.side.lock();
+        if let Some(d) = side.direct.as_mut()
+            && d.want_write != blocked
+        {
+            d.want_write = blocked;
+            if blocked {
+                d.sync();
+            }
+        }
+    }
+
+    /// The loop's side: false when a direct reader has the socket (the
+    /// loop then leaves it alone; the reader hands it back).
+    fn loop_may_read(&self) -> bool {
+        if !self.claimed.load(Ordering::Acquire) {
+            return true;
+        }
+        self.missed.store(true, Ordering::SeqCst);
+        // Let go meanwhile: read after all.
+        !self.claimed.load(Ordering::SeqCst)
+    }
+}
+
+/// The longest a direct reader waits for data before it checks again that
+/// the socket is still the connection's (the loop does not wait for it).
+const DIRECT_SLICE: std::time::Duration = std::time::Duration::from_millis(20);
+/// Bytes a direct reader reads at a time.
+const DIRECT_BUF: usize = 16 * 1024;
+
+/// Reads and handles `conn`'s input on this thread until `done()` is true or
+/// `deadline` passes, if the socket allows it (plain TCP, no other reader).
+/// Returns false at once, having done nothing, if it does not: the caller
+/// then waits as usual (the loop reads).
+pub(crate) fn read_direct(
+    conn: &Arc<ConnInner>,
+    reader: &Reader,
+    deadline: Instant,
+    done: &mut dyn FnMut() -> bool,
+) -> bool {
+    if reader.claimed.swap(true, Ordering::SeqCst) {
+        return false;
+    }
+    let fd = {
+        let mut side = reader.side.lock();
+        let clear = side.step.is_none();
+        match side.direct.as_mut() {
+            Some(d) if clear => {
+                d.elsewhere = true;
+                d.sync();
+                Some(d.fd)
+            }
+            _ => None,
+        }
+    };
+    let Some(fd) = fd else {
+        reader.claimed.store(false, Ordering::SeqCst);
+        if reader.missed.swap(false, Ordering::SeqCst) {
+            conn.kick_read();
+        }
+        return false;
+    };
+    thread_local! {
+        static BUF: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
+    let mut ops = Vec::new();
+    let mut events = Vec::new();
+    let mut hand_back = false;
+    BUF.with(|buf| {
+        let Ok(mut buf) = buf.try_borrow_mut() else {
+            return;
+        };
+        if buf.len() < DIRECT_BUF {
+            buf.resize(DIRECT_BUF, 0);
+        }
+        while !done() {
+            let now = Instant::now();
+            if now >= deadline {
+                break;
+            }
+            let wait = (deadline - now).min(DIRECT_SLICE);
+            let ms = wait.as_micros().div_ceil(1000).clamp(1, 1000) as libc::c_int;
+            let mut pfd = libc::pollfd {
+                fd,
+                events: libc::POLLIN,
+                revents: 0,
+            };
+            // SAFETY: one valid pollfd. The descriptor may have been closed
+            // by the loop meanwhile (it is checked again under the lock
+            // before any read); polling a stale descriptor number is
+            // harmless and lasts one slice at most.
+            let rc = unsafe { libc::poll(&mut pfd, 1, ms) };
+            if rc < 0 && io::Error::last_os_error().kind() != io::ErrorKind::Interrupted {
+                break;
+            }
+            let mut side = reader.side.lock();
+            if side.direct.is_none() {
+                break; // The socket went.
+            }
+            if rc <= 0 {
+                continue;
+            }
+            // Read what is there (the socket is non-blocking).
+            let before = conn.next_deadline();
+            let mut stop = false;
+            // A bounded number of reads, then `done()` is asked again.
+            for _ in 0..READ_BUDGET {
+                // SAFETY: `fd` is the loop's open socket: the lock is held
+                // and `direct` is still set, and the loop clears it (under
+                // this lock) before it closes the socket; `buf` is valid
+                // for `buf.len()` bytes.
+                let n = unsafe {
+                    libc::recv(fd, buf.as_mut_ptr().cast(), buf.len(), libc::MSG_DONTWAIT)
+                };
+                let step = match n {
+                    0 => Some(Step::Lose(Error::new(
+                        ErrorKind::ConnectionClosed,
+                        "connection closed by the server",
+                    ))),
+                    n if n < 0 => {
+                        let e = io::Error::last_os_error();
+                        match e.kind() {
+                            io::ErrorKind::WouldBlock => break,
+                            io::ErrorKind::Interrupted => continue,
+                            _ => Some(Step::Lose(Error::from(e))),
+                        }
+                    }
+                    n => {
+                        let n = n as usize;
+                        let parsed = side.parser.parse(&buf[..n], &mut |op| ops.push(op));
+                        let step = conn.process(&mut ops, &mut events);
+                        match parsed {
+                            Err(e) => Some(Step::Lose(e)),
+                            Ok(()) if !matches!(step, Step::None) => Some(step),
+                            Ok(()) if n < buf.len() => {
+                                // A short read emptied the socket.
+                                break;
+                            }
+                            Ok(()) => None,
+                        }
+                    }
+                };
+                if let Some(step) = step {
+                    side.step = Some(step);
+                    stop = true;
+                    break;
+                }
+            }
+            drop(side);
+            let after = conn.next_deadline();
+            if after != before && after.is_some_and(|a| before.is_none_or(|b| a < b)) {
+                conn.rearm();
+            }
+            // Replies, PONGs: written now, from this thread.
+            conn.write_now();
+            if stop {
+                hand_back = true;
+                break;
+            }
+        }
+    });
+    {
+        let mut side = reader.side.lock();
+        if let Some(d) = side.direct.as_mut() {
+            d.elsewhere = false;
+            d.sync();
+        }
+    }
+    reader.claimed.store(false, Ordering::SeqCst);
+    if reader.missed.swap(false, Ordering::SeqCst) || hand_back {
+        conn.kick_read();
+    }
+    true
 }
 
 /// A socket of a connection, with its parser and write buffer.
@@ -309,7 +601,8 @@ pub(crate) struct Sock {
     /// The TLS handshake is going on: the connection is told when it ends.
     tls_handshaking: bool,
     generation: u64,
-    parser: Parser,
+    /// The parser, shared with direct readers.
+    reader: Arc<Reader>,
     tcp_up: bool,
     wbuf: Vec<u8>,
     wpos: usize,
@@ -359,6 +652,8 @@ struct Entry {
 
 struct Loop {
     poll: Poll,
+    /// The poller's registry, for direct readers (see [`Reader`]).
+    registry: Arc<mio::Registry>,
     rx: Receiver<Cmd>,
     conns: HashMap<usize, Entry>,
     timers: BinaryHeap<Reverse<(Instant, usize)>>,
@@ -433,6 +728,7 @@ impl Loop {
                     self.schedule(id);
                 }
                 Ok(Cmd::Write(id)) => self.serve(id, false, true),
+                Ok(Cmd::Read(id)) => self.serve(id, true, true),
                 Ok(Cmd::Timer(id)) => self.schedule(id),
                 Ok(Cmd::Resolved {
                     id,
@@ -471,6 +767,7 @@ impl Loop {
                             // Best effort: hand what is queued to the kernel.
                             let _ = write_out(&e.conn, &mut s);
                         }
+                        s.gate.close();
                         let _ = self.poll.registry().deregister(&mut s.stream);
                     }
                     if let Some(x) = e.conn.ext() {
@@ -565,6 +862,7 @@ impl Loop {
             return Step::None;
         };
         if let Some(mut old) = entry.sock.take() {
+            old.gate.close();
             let _ = self.poll.registry().deregister(&mut old.stream);
         }
         let conn = entry.conn.clone();
@@ -591,6 +889,7 @@ impl Loop {
             return Step::None;
         };
         if let Some(mut old) = entry.sock.take() {
+            old.gate.close();
             let _ = self.poll.registry().deregister(&mut old.stream);
         }
         let conn = entry.conn.clone();
@@ -648,12 +947,12 @@ impl Loop {
         parser.set_padding(conn.message_padding());
         entry.sock = Some(Sock {
             gate: GateGuard::default(),
+            reader: Reader::new(parser),
             stream,
             tls: None,
             tls_first,
             tls_handshaking: false,
             generation,
-            parser,
             tcp_up: false,
             wbuf: Vec::with_capacity(conn.io_buf_size()),
             wpos: 0,
@@ -688,10 +987,20 @@ impl Loop {
                 Ok(true) => {
                     s.tcp_up = true;
                     let _ = s.stream.set_nodelay(true);
-                    let gate = (s.tls_first.is_none() && entry.conn.ext().is_none()).then(|| {
-                        let g = Gate::new(std::os::fd::AsRawFd::as_raw_fd(&s.stream));
-                        s.gate = GateGuard(Some(g.clone()));
-                        g
+                    let direct = s.tls_first.is_none() && entry.conn.ext().is_none();
+                    let gate = direct.then(|| {
+                        let fd = std::os::fd::AsRawFd::as_raw_fd(&s.stream);
+                        let g = Gate::new(fd);
+                        s.reader.side.lock().direct = Some(DirectFd {
+                            fd,
+                            registry: self.registry.clone(),
+                            token: Token(id),
+                            current: Some(Interest::READABLE | Interest::WRITABLE),
+                            want_write: false,
+                            elsewhere: false,
+                        });
+                        s.gate = GateGuard(Some(g.clone()), Some(s.reader.clone()));
+                        (g, s.reader.clone())
                     });
                     entry
                         .conn
@@ -811,8 +1120,16 @@ impl Loop {
 /// more; `Some(Step::None)`: nothing more to read now; `Some(step)`: stop
 /// reading and carry out `step`.
 pub(crate) fn read_once(s: &mut Sock, conn: &Arc<ConnInner>, sc: &mut Scratch) -> Option<Step> {
+    if !s.reader.loop_may_read() {
+        return Some(Step::None);
+    }
+    let reader = s.reader.clone();
+    let mut side = reader.side.lock();
+    if let Some(step) = side.step.take() {
+        return Some(step);
+    }
     if s.tls.is_some() {
-        return read_tls(s, conn, sc);
+        return read_tls(s, &mut side.parser, conn, sc);
     }
     let n = match s.stream.read(&mut sc.rbuf) {
         Ok(0) => {
@@ -827,7 +1144,7 @@ pub(crate) fn read_once(s: &mut Sock, conn: &Arc<ConnInner>, sc: &mut Scratch) -
         Err(e) => return Some(Step::Lose(Error::from(e))),
     };
     let ops = &mut sc.ops;
-    let parsed = s.parser.parse(&sc.rbuf[..n], &mut |op| ops.push(op));
+    let parsed = side.parser.parse(&sc.rbuf[..n], &mut |op| ops.push(op));
     // Ops parsed before a parse error still count.
     let step = conn.process(&mut sc.ops, &mut sc.events);
     if let Err(e) = parsed {
@@ -843,7 +1160,12 @@ pub(crate) fn read_once(s: &mut Sock, conn: &Arc<ConnInner>, sc: &mut Scratch) -
 }
 
 /// [`read_once`] for a TLS socket.
-fn read_tls(s: &mut Sock, conn: &Arc<ConnInner>, sc: &mut Scratch) -> Option<Step> {
+fn read_tls(
+    s: &mut Sock,
+    parser: &mut Parser,
+    conn: &Arc<ConnInner>,
+    sc: &mut Scratch,
+) -> Option<Step> {
     let tls = s.tls.as_mut()?;
     match tls.read_tls(&mut s.stream) {
         Ok(0) => {
@@ -879,7 +1201,7 @@ fn read_tls(s: &mut Sock, conn: &Arc<ConnInner>, sc: &mut Scratch) -> Option<Ste
             Err(e) => return Some(Step::Lose(Error::from(e))),
         };
         let ops = &mut sc.ops;
-        let parsed = s.parser.parse(&sc.rbuf[..n], &mut |op| ops.push(op));
+        let parsed = parser.parse(&sc.rbuf[..n], &mut |op| ops.push(op));
         let st = conn.process(&mut sc.ops, &mut sc.events);
         if let Err(e) = parsed {
             return Some(Step::Lose(e));
@@ -911,21 +1233,26 @@ pub(crate) fn write_out(conn: &ConnInner, c: &mut Sock) -> Outcome {
     if c.tls.is_some() {
         return write_tls(conn, c);
     }
-    loop {
+    let was_blocked = c.blocked;
+    let outcome = loop {
         if c.wpos >= c.wbuf.len() {
             c.wbuf.clear();
             c.wpos = 0;
             if !conn.take_output(c.generation, &mut c.wbuf) {
-                return Outcome::Ok;
+                break Outcome::Ok;
             }
         }
         let r = c.stream.write(&c.wbuf[c.wpos..]);
         match wrote(conn, c.generation, &mut c.blocked, r) {
             Ok(n) => c.wpos += n,
-            Err(Some(outcome)) => return outcome,
+            Err(Some(outcome)) => break outcome,
             Err(None) => {}
         }
+    };
+    if c.blocked != was_blocked {
+        c.reader.set_want_write(c.blocked);
     }
+    outcome
 }
 
 /// Accounts for one socket write: `Ok(n)` bytes went out; `Err(None)` try
@@ -1013,5 +1340,32 @@ fn tcp_connected(s: &TcpStream) -> io::Result<bool> {
         Err(e) if e.kind() == io::ErrorKind::NotConnected => Ok(false),
         Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => Ok(false),
         Err(e) => Err(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn registration_follows_who_reads_and_who_waits_to_write() {
+        let r = Some(Interest::READABLE);
+        let w = Some(Interest::WRITABLE);
+        let rw = Some(Interest::READABLE | Interest::WRITABLE);
+        // A direct reader has the socket: nothing, or writable for the loop.
+        for cur in [None, r, w, rw] {
+            assert_eq!(wanted(cur, true, false), None);
+            assert_eq!(wanted(cur, true, true), w);
+        }
+        // The loop reads: readable always, writable added when it waits.
+        assert_eq!(wanted(None, false, false), r);
+        assert_eq!(wanted(w, false, false), r);
+        assert_eq!(wanted(None, false, true), rw);
+        assert_eq!(wanted(w, false, true), rw);
+        assert_eq!(wanted(r, false, true), rw);
+        assert_eq!(wanted(r, false, false), r);
+        // Writable interest stays once there.
+        assert_eq!(wanted(rw, false, false), rw);
+        assert_eq!(wanted(rw, false, true), rw);
     }
 }

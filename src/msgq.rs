@@ -66,6 +66,13 @@ impl MsgQueue {
         self.state.lock().items.is_empty()
     }
 
+    /// True when something is queued or the queue is closed: a reader has
+    /// something to do.
+    pub(crate) fn has_news(&self) -> bool {
+        let st = self.state.lock();
+        !st.items.is_empty() || st.closed
+    }
+
     /// The next message without waiting.
     pub(crate) fn try_recv(&self) -> Result<Message, TryRecvError> {
         let mut st = self.state.lock();
@@ -188,6 +195,18 @@ mod tests {
         drop(tx);
         let got = reader.join().unwrap_or_default();
         assert_eq!(got, (0..1000).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn news_is_a_message_or_the_close() {
+        let (tx, q) = queue();
+        assert!(!q.has_news());
+        tx.send(msg(1));
+        assert!(q.has_news());
+        assert!(q.try_recv().is_ok());
+        assert!(!q.has_news());
+        drop(tx);
+        assert!(q.has_news());
     }
 
     #[test]

@@ -1,9 +1,12 @@
-//! Direct writes: a thread about to wait (a request, a flush, a delivery
-//! thread or `next_msg` that ran out of messages) writes the connection's
-//! pending output itself instead of waking the io loop. These tests check
-//! that the byte stream stays whole and in order when direct writes and the
-//! io loop's writes interleave, and that what a direct write could not hand
-//! to the kernel is written later, against a real nats-server.
+//! Direct writes and reads: a thread about to wait (a request, a flush, a
+//! delivery thread or `next_msg` that ran out of messages) writes the
+//! connection's pending output itself instead of waking the io loop, and a
+//! request waiting for its reply or a delivery thread waiting for its next
+//! message reads the socket itself. These tests check that the byte streams
+//! stay whole and in order when direct writes and reads and the io loop's
+//! interleave, that what a direct write could not hand to the kernel is
+//! written later, and that a direct reader notices a lost connection,
+//! against a real nats-server.
 
 mod common;
 
@@ -309,4 +312,148 @@ fn direct_writes_while_the_server_restarts() {
         let (ok, _failed) = w.join().unwrap();
         assert!(ok > 0, "no request ever succeeded");
     }
+}
+
+/// A responder's delivery thread reads the socket itself between requests,
+/// so it also reads the messages of the connection's other subscriptions
+/// (two with handlers, one read with `next_msg`). Each of them must get its
+/// publisher's sequence whole and in order, and every request its reply.
+#[test]
+fn a_direct_reader_serves_every_subscription_of_its_connection() {
+    const N: u32 = 20_000;
+    let srv = NatsServer::start();
+    let svc = Connection::connect(&srv.url()).unwrap();
+    let _echo = echo(&svc, "dr.svc");
+    let counters: Vec<_> = (0..2)
+        .map(|_| Arc::new(std::sync::Mutex::new(Vec::<u32>::new())))
+        .collect();
+    let mut subs = Vec::new();
+    for (k, got) in counters.iter().enumerate() {
+        let got = got.clone();
+        let sub = svc
+            .subscribe_with_handler(&format!("dr.seq{k}"), move |m| {
+                let i = u32::from_be_bytes(m.payload()[..4].try_into().unwrap());
+                got.lock().unwrap().push(i);
+            })
+            .unwrap();
+        sub.set_pending_limits(None, None);
+        subs.push(sub);
+    }
+    let sync_sub = svc.subscribe("dr.seq2").unwrap();
+    sync_sub.set_pending_limits(None, None);
+    svc.flush().unwrap();
+
+    let publisher = {
+        let nc = Connection::connect(&srv.url()).unwrap();
+        thread::spawn(move || {
+            for i in 0..N {
+                for k in 0..3 {
+                    nc.publish(&format!("dr.seq{k}"), &i.to_be_bytes()).unwrap();
+                }
+            }
+            nc.flush().unwrap();
+        })
+    };
+    let nc = Connection::connect(&srv.url()).unwrap();
+    let mut i = 0u32;
+    while !publisher.is_finished() || i < 500 {
+        let body = format!("request {i}");
+        let r = nc.request("dr.svc", body.as_bytes(), T).unwrap();
+        assert_eq!(r.payload(), body.as_bytes(), "reply to request {i}");
+        i += 1;
+    }
+    publisher.join().unwrap();
+    for want in 0..N {
+        let m = sync_sub
+            .next_msg(T)
+            .unwrap_or_else(|e| panic!("dr.seq2: message {want} missing: {e}"));
+        assert_eq!(m.payload(), &want.to_be_bytes(), "dr.seq2 out of order");
+    }
+    for (k, got) in counters.iter().enumerate() {
+        common::wait_for("the handlers to see every message", || {
+            got.lock().unwrap().len() >= N as usize
+        });
+        let got = got.lock().unwrap();
+        assert!(
+            got.iter().copied().eq(0..N),
+            "dr.seq{k}: lost or out of order"
+        );
+    }
+    assert!(svc.last_error().is_none(), "{:?}", svc.last_error());
+}
+
+/// A request reading its reply itself when the server goes away: with
+/// `fail_requests_on_disconnect` it fails soon after, not at its timeout.
+#[test]
+fn a_direct_reader_notices_the_lost_connection() {
+    let mut srv = NatsServer::start();
+    // Takes the requests and never answers.
+    let sink = Connection::connect(&srv.url()).unwrap();
+    let _swallow = sink.subscribe("dr.void").unwrap();
+    sink.flush().unwrap();
+    let nc = Options::new()
+        .url(&srv.url())
+        .fail_requests_on_disconnect(true)
+        .max_reconnect(-1)
+        .connect()
+        .unwrap();
+    let started = std::time::Instant::now();
+    let requester = {
+        let nc = nc.clone();
+        thread::spawn(move || nc.request("dr.void", b"x", Duration::from_secs(30)))
+    };
+    // The request is out (and its thread waiting) before the server goes.
+    common::wait_for("the request to be sent", || nc.statistics().out_msgs >= 1);
+    srv.stop();
+    let r = requester.join().unwrap();
+    assert!(r.is_err(), "a reply from a stopped server?");
+    assert_ne!(
+        r.unwrap_err().kind(),
+        nats::ErrorKind::Timeout,
+        "the request waited for its timeout"
+    );
+    assert!(started.elapsed() < Duration::from_secs(20));
+}
+
+/// The io loop's write blocks while a requesting thread already reads the
+/// socket for its reply: a large publish queued behind the request while the
+/// server is stopped. Once the server runs again, only the poller can tell
+/// the loop that the socket takes data; the responder answers the request
+/// only after it got the large message, so the reply comes only if the loop
+/// finishes that write.
+#[test]
+fn the_loop_resumes_writing_while_a_direct_reader_waits() {
+    const BIG: usize = 24 << 20;
+    let dir = artifacts_dir().join(format!("direct-resume-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let conf = dir.join("big.conf");
+    std::fs::write(&conf, "max_payload: 64MB\nmax_pending: 256MB\n").unwrap();
+    let srv = NatsServer::start_with_args(&["-c", conf.to_str().unwrap()]);
+    let svc = Connection::connect(&srv.url()).unwrap();
+    let big = svc.subscribe("resume.big").unwrap();
+    let requests = svc.subscribe("resume.req").unwrap();
+    svc.flush().unwrap();
+    let nc = Options::new()
+        .url(&srv.url())
+        .ping_interval(Duration::from_secs(60))
+        .connect()
+        .unwrap();
+    nc.flush().unwrap();
+    let requester = {
+        let nc = nc.clone();
+        thread::spawn(move || nc.request("resume.req", b"r", Duration::from_secs(30)))
+    };
+    // The request reached the responder: its thread now waits for the reply.
+    let req = requests.next_msg(T).unwrap();
+    srv.pause();
+    nc.publish("resume.big", &vec![7u8; BIG]).unwrap();
+    common::wait_for("the large message to be queued", || {
+        nc.statistics().out_msgs >= 2
+    });
+    srv.resume();
+    let m = big.next_msg(Duration::from_secs(30)).unwrap();
+    assert_eq!(m.payload().len(), BIG);
+    svc.publish(req.reply().unwrap(), b"done").unwrap();
+    let reply = requester.join().unwrap().unwrap();
+    assert_eq!(reply.payload(), b"done");
 }
