@@ -2,7 +2,7 @@
 """Benchmarks libnats-rs against nats.c in the same run (see scripts/bench.sh).
 
 Builds bench/bench.c twice (against nats.c's -lnats and against our release
-libnats.so), bench/raw_pub.c, and the Rust example `bench`; starts its own
+libnats.so), bench/raw_pub.c, bench/raw_reqrep.c and the Rust example `bench`; starts its own
 nats-server on a free loopback port; runs every scenario for both libraries
 in turn, several repetitions, and prints medians and the ratio ours/nats.c.
 Instructions per message come from `valgrind --tool=callgrind` (two runs of
