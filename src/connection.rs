@@ -332,8 +332,9 @@ const SUB_OPEN: u8 = 0;
 const SUB_UNSUBSCRIBED: u8 = 1;
 const SUB_CONN_CLOSED: u8 = 2;
 
-/// How long a delivery thread that ran out of messages, the last of which
-/// asked for a reply, reads the socket itself ([`ConnInner::wait_reading`])
+/// How long a delivery thread (or `next_msg`) that ran out of messages, the
+/// last of which asked for a reply, reads the socket itself
+/// ([`ConnInner::wait_reading`])
 /// before it leaves that to the io loop and sleeps: long enough to serve a
 /// steady exchange (a responder's next request) without a hand-off, short
 /// enough that an idle subscription costs nothing.
@@ -366,6 +367,9 @@ pub(crate) struct SubShared {
     max: AtomicU64,
     state: AtomicU8,
     is_async: bool,
+    /// The last message `next_msg` returned asked for a reply: the next
+    /// call reads the socket itself while it waits (see `DIRECT_IDLE`).
+    answering: AtomicBool,
     /// Drain progress (`Subscription::drain`).
     drain: Mutex<SubDrainState>,
     drain_done: Condvar,
@@ -2456,6 +2460,7 @@ impl Connection {
             max: AtomicU64::new(0),
             state: AtomicU8::new(SUB_OPEN),
             is_async,
+            answering: AtomicBool::new(false),
             drain: Mutex::new(SubDrainState::default()),
             drain_done: Condvar::new(),
             on_complete: Mutex::new(None),
@@ -2805,7 +2810,7 @@ impl Connection {
         let sub = self.subscribe(&inbox)?;
         self.queue_publish(subject, Some(&inbox), headers, payload)?;
         self.inner.write_now();
-        match sub.next_msg(timeout) {
+        match sub.next_msg_reading(timeout, Some(DIRECT_REQUEST)) {
             Ok(m) if m.is_no_responders() => err(
                 ErrorKind::NoResponders,
                 format!("no responders for {subject:?}"),
@@ -3218,6 +3223,18 @@ impl Subscription {
     /// `SlowConsumer` once after messages were dropped; `IllegalState` on an
     /// asynchronous subscription.
     pub fn next_msg(&self, timeout: Duration) -> Result<Message> {
+        // A thread answering requests reads its next request itself.
+        let direct = self
+            .shared
+            .answering
+            .load(Ordering::Relaxed)
+            .then_some(DIRECT_IDLE);
+        self.next_msg_reading(timeout, direct)
+    }
+
+    /// [`Subscription::next_msg`], reading the socket on this thread for up
+    /// to `direct` (when given) while nothing is queued.
+    fn next_msg_reading(&self, timeout: Duration, direct: Option<Duration>) -> Result<Message> {
         if self.shared.is_async {
             return err(
                 ErrorKind::IllegalState,
@@ -3234,11 +3251,23 @@ impl Subscription {
         }
         let next = self.shared.rx.try_recv().or_else(|_| {
             // About to wait: write what this thread published (a reply).
+            let start = Instant::now();
             self.conn.write_before_wait();
-            self.shared.rx.recv_timeout(Some(timeout))
+            if let Some(d) = direct {
+                let shared = &self.shared;
+                self.conn.wait_reading(start + d.min(timeout), &mut || {
+                    shared.rx.has_news() || shared.state.load(Ordering::Acquire) != SUB_OPEN
+                });
+            }
+            self.shared
+                .rx
+                .recv_timeout(Some(timeout.saturating_sub(start.elapsed())))
         });
         match next {
             Ok(m) => {
+                self.shared
+                    .answering
+                    .store(m.reply().is_some(), Ordering::Relaxed);
                 self.shared.consumed(&m);
                 if self.shared.read_one() {
                     self.conn.drain_progress();
