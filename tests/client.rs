@@ -524,8 +524,10 @@ fn old_style_requests_use_their_own_inbox() {
             let replies = replies.clone();
             move |m: Message| {
                 let reply = m.reply().unwrap().to_string();
+                // Recorded before the reply goes out: the requester checks
+                // the record as soon as it has its last reply.
+                replies.lock().unwrap().push(reply.clone());
                 let _ = nc.publish(&reply, m.payload());
-                replies.lock().unwrap().push(reply);
             }
         })
         .unwrap();
