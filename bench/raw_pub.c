@@ -9,89 +9,16 @@
  * Prints "RESULT raw size=... count=... msgs_per_sec=... cpu_ns_per_msg=...".
  */
 #define _POSIX_C_SOURCE 200809L
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/resource.h>
-#include <sys/socket.h>
-#include <time.h>
-#include <unistd.h>
-
-static int64_t
-now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t) ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
-
-static int64_t
-cpu_ns(void)
-{
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    return ((int64_t) ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000000LL
-           + ((int64_t) ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1000LL;
-}
-
-static void
-write_all(int fd, const char *p, size_t n)
-{
-    while (n > 0)
-    {
-        ssize_t w = write(fd, p, n);
-        if (w <= 0)
-        {
-            perror("raw_pub: write");
-            exit(1);
-        }
-        p += w;
-        n -= (size_t) w;
-    }
-}
-
-/* Reads until `pattern` is seen (the server's reply to our PING). */
-static void
-read_until(int fd, const char *pattern)
-{
-    char   buf[65536];
-    size_t have = 0;
-    for (;;)
-    {
-        ssize_t r = read(fd, buf + have, sizeof(buf) - 1 - have);
-        if (r <= 0)
-        {
-            fprintf(stderr, "raw_pub: connection closed\n");
-            exit(1);
-        }
-        have += (size_t) r;
-        buf[have] = '\0';
-        if (strstr(buf, pattern) != NULL)
-            return;
-        if (have > sizeof(buf) / 2)
-        {
-            /* Keep the tail only. */
-            memmove(buf, buf + have - 16, 16);
-            have = 16;
-        }
-    }
-}
+#include "raw_common.h"
 
 int
 main(int argc, char **argv)
 {
-    const char        *u    = getenv("NATS_URL");
-    char               host[64] = "127.0.0.1";
-    int                port = 4222, size, one = 1, fd;
-    long               count, per_batch, sent = 0;
-    struct sockaddr_in addr;
-    char               hdr[64], *frame, *batch;
-    size_t             flen, blen;
-    int64_t            t0, c0, t, c;
+    int     size, fd;
+    long    count, per_batch, sent = 0;
+    char    hdr[64], *frame, *batch;
+    size_t  flen, blen;
+    int64_t t0, c0, t, c;
 
     if (argc != 3)
     {
@@ -100,33 +27,7 @@ main(int argc, char **argv)
     }
     size  = atoi(argv[1]);
     count = atol(argv[2]);
-    if ((u != NULL) && (strncmp(u, "nats://", 7) == 0))
-    {
-        const char *colon = strrchr(u + 7, ':');
-        if ((colon != NULL) && ((size_t) (colon - (u + 7)) < sizeof(host)))
-        {
-            memcpy(host, u + 7, (size_t) (colon - (u + 7)));
-            host[colon - (u + 7)] = '\0';
-            port                  = atoi(colon + 1);
-        }
-    }
-    fd = socket(AF_INET, SOCK_STREAM, 0);
-    memset(&addr, 0, sizeof(addr));
-    addr.sin_family = AF_INET;
-    addr.sin_port   = htons((uint16_t) port);
-    inet_pton(AF_INET, host, &addr.sin_addr);
-    if (connect(fd, (struct sockaddr *) &addr, sizeof(addr)) != 0)
-    {
-        perror("raw_pub: connect");
-        return 1;
-    }
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    read_until(fd, "\r\n"); /* INFO */
-    {
-        const char *hello = "CONNECT {\"verbose\":false,\"pedantic\":false,\"protocol\":1}\r\nPING\r\n";
-        write_all(fd, hello, strlen(hello));
-        read_until(fd, "PONG\r\n");
-    }
+    fd    = dial();
     /* One frame, repeated into a ~64 KiB batch. */
     snprintf(hdr, sizeof(hdr), "PUB bench.raw %d\r\n", size);
     flen  = strlen(hdr) + (size_t) size + 2;
