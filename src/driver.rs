@@ -305,18 +305,19 @@ impl Drop for GateGuard {
 }
 
 /// A socket's parser, and what lets a thread other than the io loop read
-/// the socket (plain TCP only): a thread about to wait for a reply reads and
-/// handles the connection's input itself ([`read_direct`]) instead of being
-/// woken by the loop, which saves one thread hand-off per round trip.
+/// the socket (plain TCP only): a thread about to wait for a reply, or a
+/// responder about to wait for its next request, reads and handles the
+/// connection's input itself ([`read_direct`]) instead of being woken by
+/// the loop, which saves one thread hand-off per message.
 ///
 /// Whoever reads holds `side`'s lock while reading, parsing and handling
 /// (never while waiting for data). A direct reader first claims the reader
 /// (`claimed`); the loop does not read a claimed socket and notes that it
 /// found it claimed (`missed`), and the direct reader asks the loop to read
 /// again when it lets go. While claimed, the loop's poller is not told of
-/// readable data (the socket is re-registered writable only), so the data
-/// wakes the waiting thread alone. Lock order: `side`, then the
-/// connection's state.
+/// readable data (the socket is deregistered, or registered writable only
+/// while the loop waits to write), so the data wakes the waiting thread
+/// alone. Lock order: `side`, then the connection's state.
 pub(crate) struct Reader {
     side: Mutex<ReadSide>,
     claimed: AtomicBool,
