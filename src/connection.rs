@@ -2050,6 +2050,13 @@ impl ConnInner {
     }
 
     fn flush_timeout(&self, timeout: Duration) -> Result<()> {
+        let (ticket, deadline) = self.flush_start(timeout)?;
+        self.flush_wait(ticket, deadline)
+    }
+
+    /// A flush's PING, queued and written from this thread (after waiting
+    /// for a reconnection in progress): its ticket and deadline.
+    fn flush_start(&self, timeout: Duration) -> Result<(FlushTicket, Instant)> {
         if timeout.is_zero() {
             return err(ErrorKind::InvalidTimeout, "flush timeout must be positive");
         }
@@ -2064,6 +2071,11 @@ impl ConnInner {
         let (ticket, _) = st.engine.flush_ping(Instant::now())?;
         drop(st);
         self.write_now();
+        Ok((ticket, deadline))
+    }
+
+    /// Waits for a flush's PONG (or its failure) until `deadline`.
+    fn flush_wait(&self, ticket: FlushTicket, deadline: Instant) -> Result<()> {
         let mut st = self.lock();
         loop {
             if let Some(r) = st.engine.flush_status(ticket) {
@@ -2869,7 +2881,13 @@ impl Connection {
     /// `InvalidTimeout` (zero), `Timeout`, `ConnectionClosed`,
     /// `ConnectionDisconnected` (the connection dropped while waiting).
     pub fn flush_timeout(&self, timeout: Duration) -> Result<()> {
-        self.inner.flush_timeout(timeout)
+        let (ticket, deadline) = self.inner.flush_start(timeout)?;
+        // The PONG is read on this thread where it can be.
+        let inner = &self.inner;
+        inner.wait_reading(deadline.min(Instant::now() + DIRECT_REQUEST), &mut || {
+            inner.lock().engine.flush_status(ticket).is_some()
+        });
+        inner.flush_wait(ticket, deadline)
     }
 
     /// Round-trip time to the server, measured with a PING/PONG.
