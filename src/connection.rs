@@ -481,6 +481,15 @@ impl SubShared {
         }
     }
 
+    /// Reads `conn`'s socket on this thread ([`ConnInner::wait_reading`])
+    /// until a message is queued here, the queue closes or the subscription
+    /// ends, or `until`.
+    fn read_while_idle(&self, conn: &Arc<ConnInner>, until: Instant) {
+        conn.wait_reading(until, &mut || {
+            self.rx.has_news() || self.state.load(Ordering::Acquire) != SUB_OPEN
+        });
+    }
+
     fn consumed(&self, m: &Message) {
         self.pending_msgs.fetch_sub(1, Ordering::AcqRel);
         self.pending_bytes.fetch_sub(m.size(), Ordering::AcqRel);
@@ -2608,18 +2617,16 @@ impl Connection {
                                 // stream leaves reading to the io loop.
                                 if answering {
                                     let until = idle.map_or(DIRECT_IDLE, |d| d.min(DIRECT_IDLE));
-                                    c.wait_reading(start + until, &mut || {
-                                        worker.rx.has_news()
-                                            || worker.state.load(Ordering::Acquire) != SUB_OPEN
-                                    });
+                                    worker.read_while_idle(&c, start + until);
                                 }
                             }
                             let rest = idle.map(|d| d.saturating_sub(start.elapsed()));
                             worker.rx.recv_timeout(rest)
                         }
+                        // Not empty: `take_all` moved at least one.
                         Ok(_) => batch.pop_front().ok_or(RecvTimeoutError::Timeout),
-                        Err(TryRecvError::Disconnected) => Err(RecvTimeoutError::Disconnected),
-                        Err(TryRecvError::Empty) => Err(RecvTimeoutError::Timeout),
+                        // Only ever `Disconnected`.
+                        Err(_) => Err(RecvTimeoutError::Disconnected),
                     },
                 };
                 match next {
@@ -3272,10 +3279,8 @@ impl Subscription {
             let start = Instant::now();
             self.conn.write_before_wait();
             if let Some(d) = direct {
-                let shared = &self.shared;
-                self.conn.wait_reading(start + d.min(timeout), &mut || {
-                    shared.rx.has_news() || shared.state.load(Ordering::Acquire) != SUB_OPEN
-                });
+                self.shared
+                    .read_while_idle(&self.conn, start + d.min(timeout));
             }
             self.shared
                 .rx

@@ -115,8 +115,8 @@ impl MsgQueue {
     }
 
     /// Moves everything queued into `batch` (which should be empty), without
-    /// waiting. `Err(Disconnected)` when nothing is queued and nothing more
-    /// will be; `Ok(0)` when nothing is queued yet.
+    /// waiting; returns how many. The only error is `Disconnected`: nothing
+    /// is queued and nothing more will be.
     pub(crate) fn take_all(&self, batch: &mut VecDeque<Message>) -> Result<usize, TryRecvError> {
         let mut st = self.state.lock();
         if st.items.is_empty() {

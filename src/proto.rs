@@ -589,6 +589,24 @@ fn check_subject(s: &[u8], line: &[u8]) -> Result<()> {
     Ok(())
 }
 
+/// Classifies the eight bytes of `w` (little-endian: byte `i` is bits
+/// `8i..8i+8`): in the first mask the top bit of each byte outside 0x20..=0x7e
+/// (control bytes, DEL, non-ASCII) is set, in the second that of each blank
+/// (0x20). Exact per byte: the additions act on the low seven bits of each
+/// byte and cannot carry into the next.
+#[inline(always)]
+pub(crate) fn byte_classes(w: u64) -> (u64, u64) {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const LOWS: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+    const TOPS: u64 = 0x8080_8080_8080_8080;
+    let low = w & LOWS;
+    let control = !((low + 0x60 * ONES) | w) & TOPS; // below 0x20
+    let high = (w | (low + ONES)) & TOPS; // 0x7f and up
+    let x = w ^ (0x20 * ONES);
+    let blanks = !(((x & LOWS) + LOWS) | x) & TOPS;
+    (control | high, blanks)
+}
+
 /// Token bounds, token count and the position of the `\r`.
 type SplitLine = ([(usize, usize); 4], usize, usize);
 
@@ -598,13 +616,9 @@ type SplitLine = ([(usize, usize); 4], usize, usize);
 /// else, or when the `\r` is not within `scan`; the general parser then
 /// decides.
 ///
-/// Eight bytes at a time; every mask below is exact per byte (the additions
-/// act on the low seven bits of each byte and cannot carry into the next).
+/// Eight bytes at a time, with [`byte_classes`].
 #[inline(always)]
 fn split_line(scan: &[u8]) -> Option<SplitLine> {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const LOWS: u64 = 0x7f7f_7f7f_7f7f_7f7f;
-    const TOPS: u64 = 0x8080_8080_8080_8080;
     let mut toks = [(0usize, 0usize); 4];
     let mut n = 0;
     let mut start = 0;
@@ -619,13 +633,7 @@ fn split_line(scan: &[u8]) -> Option<SplitLine> {
         word[..take].copy_from_slice(&chunk[..take]);
         // Zero padding past the end of `scan` reads as a stop byte, which is
         // then not a `\r`.
-        let w = u64::from_le_bytes(word);
-        let low = w & LOWS;
-        let control = !((low + 0x60 * ONES) | w) & TOPS; // below 0x20
-        let high = (w | (low + ONES)) & TOPS; // 0x7f and up
-        let x = w ^ (0x20 * ONES);
-        let blanks = !(((x & LOWS) + LOWS) | x) & TOPS;
-        let stop = control | high;
+        let (stop, blanks) = byte_classes(u64::from_le_bytes(word));
         let (mut marks, end) = if stop == 0 {
             (blanks, None)
         } else {
