@@ -296,7 +296,7 @@ live_ping_interval(natsConnection *nc)
     int64_t         rtt0;
     int64_t         deadline;
     int             max_out = 0;
-    bool            changed = false, connected_all_along = true;
+    bool            changed = false, lazy = false, connected_all_along = true;
 
     if (!CHECK_STATUS(natsConnection_GetHealth(nc, &h), NATS_OK, "GetHealth before ping change"))
         return;
@@ -310,13 +310,16 @@ live_ping_interval(natsConnection *nc)
             max_out = h.pingsOut;
         if (h.status != NATS_CONN_STATUS_CONNECTED || h.reconnects != 0)
             connected_all_along = false;
-        if (h.lastRttNs != rtt0 && h.lastRttNs > 0) {
+        if (h.lastRttNs != rtt0 && h.lastRttNs > 0)
             changed = true;
+        if (h.lazyReads)
+            lazy = true;
+        if (changed && lazy)
             break;
-        }
         nats_Sleep(10);
     }
     CHECK(h.pingIntervalMs == 50, "pingIntervalMs 50 after SetPingIntervalMs");
+    CHECK(lazy, "idle, no subscription, 50 ms pings: lazyReads within 2 s");
     CHECK(changed, "timer pings answered: lastRttNs changes within 2 s");
     CHECK(max_out <= 1, "answered pings: pingsOut stays <= 1");
     CHECK(connected_all_along, "fast pings keep the connection up");

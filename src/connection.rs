@@ -108,6 +108,13 @@ pub struct Health {
     pub server: Option<String>,
     /// The last error recorded on the connection.
     pub last_error: Option<Error>,
+    /// The connection is idle (no subscription, nothing sent by the
+    /// application for a whole ping interval, pings every 10 s or more
+    /// often), so the io loop reads it only at its pings: a PONG costs no
+    /// wake-up of its own, `since_last_read` moves in steps of the ping
+    /// interval, and a closed socket is still seen at once. Ends with the
+    /// application's next write.
+    pub lazy_reads: bool,
 }
 
 struct State {
@@ -150,6 +157,10 @@ struct State {
     io_holding: Option<u64>,
     /// A direct writer's buffer, kept between writes.
     spare: Vec<u8>,
+    /// [`Engine::quiet_mark`] at the last ping tick.
+    quiet_mark: Option<(u64, u64, u64)>,
+    /// The mark did not change over the last whole ping interval.
+    quiet_interval: bool,
 }
 
 /// A subscription being drained: its UNSUB is sent, then a PING; once the
@@ -860,8 +871,16 @@ impl ConnInner {
             st.spare = buf;
         }
         let more = st.engine.has_output();
+        // The loop reads this socket lazily: it must look again (what was
+        // just written may well be answered).
+        let quiet = st
+            .reader
+            .as_ref()
+            .is_some_and(|(g, r)| *g == generation && r.is_quiet());
         drop(st);
-        if more {
+        if quiet {
+            self.kick_read();
+        } else if more {
             self.kick();
         }
     }
@@ -937,6 +956,30 @@ impl ConnInner {
         }
     }
 
+    /// Whether the io loop may read the socket lazily, only at ping ticks
+    /// (see `driver::Reader`): the connection is up, has no subscription and
+    /// pings often enough ([`Engine::quiet_mark`]), and the application did
+    /// nothing on it during the last whole ping interval nor since. If so,
+    /// sets `quiet` under the lock: [`ConnInner::write_now`], which checks
+    /// it under the same lock, then sees it.
+    pub(crate) fn may_read_lazily(&self, quiet: &AtomicBool) -> bool {
+        if !cfg!(target_os = "linux") {
+            return false;
+        }
+        let st = self.lock();
+        let ok = st.quiet_interval
+            && matches!(st.link, Link::Up)
+            && st.mode == Mode::Connected
+            && st.conn_drain.is_none()
+            && st.drains.is_empty()
+            && st.stall.is_none()
+            && st.engine.quiet_mark() == st.quiet_mark;
+        if ok {
+            quiet.store(true, Ordering::SeqCst);
+        }
+        ok
+    }
+
     /// Called by the io loop with parsed ops.
     pub(crate) fn process(&self, ops: &mut Vec<ServerOp>, events: &mut Vec<Event>) -> Step {
         let now = Instant::now();
@@ -991,7 +1034,14 @@ impl ConnInner {
                 ))
             }
             Link::Handshake { .. } | Link::Up => {
+                let pinged = st.engine.pings_sent();
                 st.engine.tick(now);
+                if st.engine.pings_sent() != pinged {
+                    // A ping tick: was the connection idle since the last?
+                    let mark = st.engine.quiet_mark();
+                    st.quiet_interval = mark.is_some() && mark == st.quiet_mark;
+                    st.quiet_mark = mark;
+                }
                 st.engine.drain_events(events);
                 self.on_events(st, events)
             }
@@ -2261,6 +2311,8 @@ impl Connection {
                 fatal: false,
                 generation: 0,
                 last_read: None,
+                quiet_mark: None,
+                quiet_interval: false,
                 local_addr: None,
                 drains: Vec::new(),
                 conn_drain: None,
@@ -3161,7 +3213,9 @@ impl Connection {
             .lock()
             .engine
             .set_ping_interval(interval, Instant::now());
-        self.inner.io.send(Cmd::Timer(self.inner.id));
+        // Re-arms the timer, and reads at once if the socket was read lazily
+        // (see `ConnInner::may_read_lazily`).
+        self.inner.io.send(Cmd::Read(self.inner.id));
     }
 
     /// Connection health: pings outstanding, last round trip, time since the
@@ -3181,6 +3235,11 @@ impl Connection {
             unconfirmed_lost: st.engine.unconfirmed_lost(),
             server: st.current_server().filter(|_| up).map(|s| s.url.display()),
             last_error: st.engine.last_error().cloned(),
+            lazy_reads: up
+                && st
+                    .reader
+                    .as_ref()
+                    .is_some_and(|(g, r)| *g == st.generation && r.is_quiet()),
         }
     }
 

@@ -318,10 +318,21 @@ impl Drop for GateGuard {
 /// readable data (the socket is deregistered, or registered writable only
 /// while the loop waits to write), so the data wakes the waiting thread
 /// alone. Lock order: `side`, then the connection's state.
+///
+/// An idle connection is read lazily (`quiet`): when it has no subscription
+/// and the application did nothing on it for a whole ping interval
+/// ([`ConnInner::may_read_lazily`]), the poller reports only the peer's
+/// close or a socket error, and the loop reads the socket at each ping tick,
+/// before the stale check. The PONG to a PING then costs no wake-up of its
+/// own. The loop leaves this state as soon as the application writes (every
+/// write wakes the loop or, for a direct write, asks it to read) or a direct
+/// reader claims the socket.
 pub(crate) struct Reader {
     side: Mutex<ReadSide>,
     claimed: AtomicBool,
     missed: AtomicBool,
+    /// Mirrors `DirectFd::quiet`, for checks without the lock.
+    quiet: AtomicBool,
 }
 
 struct ReadSide {
@@ -337,15 +348,28 @@ struct DirectFd {
     fd: std::os::fd::RawFd,
     registry: Arc<mio::Registry>,
     token: Token,
-    /// What the socket is registered for with the loop's poller now
-    /// (`None`: not registered).
-    current: Option<Interest>,
+    /// What the socket is registered for with the loop's poller now.
+    current: Reg,
     /// The loop's last write would have blocked: it waits to be told the
     /// socket is writable again.
     want_write: bool,
     /// A direct reader has the socket: the poller must not report it
     /// readable (that would wake the loop for nothing).
     elsewhere: bool,
+    /// The loop reads the socket lazily (see [`Reader`]).
+    quiet: bool,
+}
+
+/// A socket's registration with the loop's poller.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Reg {
+    Off,
+    On(Interest),
+    /// The peer's close and socket errors only (and writable when `write`):
+    /// incoming data wakes nobody.
+    Quiet {
+        write: bool,
+    },
 }
 
 impl DirectFd {
@@ -354,36 +378,82 @@ impl DirectFd {
     /// which reports nothing; adding interest reports what is ready now
     /// (data left unread, room to write), which is what the loop then needs.
     fn sync(&mut self) {
-        let want = wanted(self.current, self.elsewhere, self.want_write);
+        let want = wanted(self.current, self.elsewhere, self.want_write, self.quiet);
         if want == self.current {
             return;
         }
         let mut src = mio::unix::SourceFd(&self.fd);
         let done = match (self.current, want) {
-            (Some(_), None) => self.registry.deregister(&mut src),
-            (None, Some(i)) => self.registry.register(&mut src, self.token, i),
-            (Some(_), Some(i)) => self.registry.reregister(&mut src, self.token, i),
-            (None, None) => Ok(()),
+            (_, Reg::Off) => self.registry.deregister(&mut src),
+            (Reg::Off, Reg::On(i)) => self.registry.register(&mut src, self.token, i),
+            (_, Reg::On(i)) => self.registry.reregister(&mut src, self.token, i),
+            (cur, Reg::Quiet { write }) => self.quiet_registration(cur == Reg::Off, write),
         };
         if done.is_ok() {
             self.current = want;
         }
     }
+
+    /// Registers the socket for the peer's close (and writability) only,
+    /// which mio's interests cannot say: epoll then reports no incoming
+    /// data, and always reports errors and hang-ups.
+    #[cfg(target_os = "linux")]
+    fn quiet_registration(&self, add: bool, write: bool) -> io::Result<()> {
+        use std::os::fd::AsRawFd;
+        let mut flags = libc::EPOLLRDHUP | libc::EPOLLET;
+        if write {
+            flags |= libc::EPOLLOUT;
+        }
+        // The token travels as mio expects it: the event's 64-bit data.
+        let mut ev = libc::epoll_event {
+            events: flags as u32,
+            u64: self.token.0 as u64,
+        };
+        let op = if add {
+            libc::EPOLL_CTL_ADD
+        } else {
+            libc::EPOLL_CTL_MOD
+        };
+        // SAFETY: `ev` is a valid epoll_event for the call's duration; the
+        // registry's descriptor is the loop's epoll instance, alive as long
+        // as the registry this holds; `fd` is the loop's open socket (the
+        // loop takes `direct` away, under the lock held by our caller,
+        // before it closes the socket).
+        let rc = unsafe { libc::epoll_ctl(self.registry.as_raw_fd(), op, self.fd, &mut ev) };
+        if rc < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(())
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    fn quiet_registration(&self, _add: bool, _write: bool) -> io::Result<()> {
+        Err(io::Error::from(io::ErrorKind::Unsupported))
+    }
 }
 
 /// The registration a socket needs: none or writable only while a direct
-/// reader has it (writable when the loop waits to write), readable
-/// otherwise, plus writable when the loop waits to write. Writable interest
-/// is left in place once added (spurious writable reports cost the loop
-/// little; a re-registration per blocked write would cost more).
-fn wanted(current: Option<Interest>, elsewhere: bool, want_write: bool) -> Option<Interest> {
+/// reader has it (writable when the loop waits to write); the peer's close
+/// only while the loop reads it lazily (plus writable when it waits to
+/// write); readable otherwise, plus writable when the loop waits to write.
+/// Writable interest is left in place once added while the loop reads
+/// (spurious writable reports cost the loop little; a re-registration per
+/// blocked write would cost more).
+fn wanted(current: Reg, elsewhere: bool, want_write: bool, quiet: bool) -> Reg {
     if elsewhere {
-        return want_write.then_some(Interest::WRITABLE);
+        return if want_write {
+            Reg::On(Interest::WRITABLE)
+        } else {
+            Reg::Off
+        };
+    }
+    if quiet {
+        return Reg::Quiet { write: want_write };
     }
     match current {
-        Some(c) if c.is_readable() && (c.is_writable() || !want_write) => Some(c),
-        _ if want_write => Some(Interest::READABLE | Interest::WRITABLE),
-        _ => Some(Interest::READABLE),
+        Reg::On(c) if c.is_readable() && (c.is_writable() || !want_write) => current,
+        _ if want_write => Reg::On(Interest::READABLE | Interest::WRITABLE),
+        _ => Reg::On(Interest::READABLE),
     }
 }
 
@@ -397,6 +467,7 @@ impl Reader {
             }),
             claimed: AtomicBool::new(false),
             missed: AtomicBool::new(false),
+            quiet: AtomicBool::new(false),
         })
     }
 
@@ -409,6 +480,8 @@ impl Reader {
             // with it (a TLS upgrade) or deregisters it next.
             d.elsewhere = false;
             d.want_write = true;
+            d.quiet = false;
+            self.quiet.store(false, Ordering::SeqCst);
             d.sync();
         }
     }
@@ -421,6 +494,40 @@ impl Reader {
         {
             d.want_write = blocked;
             if blocked {
+                d.sync();
+            }
+        }
+    }
+
+    /// The loop reads the socket lazily (see [`Reader`]).
+    pub(crate) fn is_quiet(&self) -> bool {
+        self.quiet.load(Ordering::SeqCst)
+    }
+
+    /// The loop's side: reads the socket lazily from now on if `conn`
+    /// allows it ([`ConnInner::may_read_lazily`]), and `may_start` or it
+    /// already does; as before otherwise.
+    fn update_quiet(&self, conn: &ConnInner, may_start: bool) {
+        let mut side = self.side.lock();
+        let Some(d) = side.direct.as_mut() else {
+            return;
+        };
+        let quiet = (d.quiet || may_start) && !d.elsewhere && conn.may_read_lazily(&self.quiet);
+        if !quiet {
+            self.quiet.store(false, Ordering::SeqCst);
+        }
+        if d.quiet != quiet {
+            d.quiet = quiet;
+            d.sync();
+            if quiet
+                && d.current
+                    != (Reg::Quiet {
+                        write: d.want_write,
+                    })
+            {
+                // The poller refused: read as before.
+                d.quiet = false;
+                self.quiet.store(false, Ordering::SeqCst);
                 d.sync();
             }
         }
@@ -463,6 +570,8 @@ pub(crate) fn read_direct(
         match side.direct.as_mut() {
             Some(d) if clear => {
                 d.elsewhere = true;
+                d.quiet = false;
+                reader.quiet.store(false, Ordering::SeqCst);
                 d.sync();
                 Some(d.fd)
             }
@@ -703,12 +812,14 @@ impl Loop {
                     continue;
                 }
                 let id = ev.token().0;
-                if (ev.is_read_closed() || ev.is_error())
-                    && let Some(s) = self.conns.get_mut(&id).and_then(|e| e.sock.as_mut())
-                {
+                // Nothing mio names: the peer's close on a socket read
+                // lazily (registered for that alone, see `Reader`).
+                let closed =
+                    ev.is_read_closed() || ev.is_error() || !(ev.is_readable() || ev.is_writable());
+                if closed && let Some(s) = self.conns.get_mut(&id).and_then(|e| e.sock.as_mut()) {
                     s.hup = true;
                 }
-                let readable = ev.is_readable() || ev.is_read_closed() || ev.is_error();
+                let readable = ev.is_readable() || closed;
                 let writable = ev.is_writable();
                 self.serve(id, readable, writable);
             }
@@ -996,9 +1107,10 @@ impl Loop {
                             fd,
                             registry: self.registry.clone(),
                             token: Token(id),
-                            current: Some(Interest::READABLE | Interest::WRITABLE),
+                            current: Reg::On(Interest::READABLE | Interest::WRITABLE),
                             want_write: false,
                             elsewhere: false,
+                            quiet: false,
                         });
                         s.gate = GateGuard(Some(g.clone()), Some(s.reader.clone()));
                         (g, s.reader.clone())
@@ -1035,6 +1147,13 @@ impl Loop {
             step = Step::Lose(e);
         }
         self.apply(id, step);
+        // Read lazily only while the connection stays idle.
+        if let Some(e) = self.conns.get(&id)
+            && let Some(s) = e.sock.as_ref()
+            && s.reader.is_quiet()
+        {
+            s.reader.update_quiet(&e.conn, false);
+        }
     }
 
     fn read(&mut self, id: usize) -> Step {
@@ -1103,6 +1222,15 @@ impl Loop {
                 continue;
             };
             let conn = e.conn.clone();
+            if e.sock.as_ref().is_some_and(|s| s.reader.is_quiet()) {
+                // Read lazily: what came since the last tick (the PONG to
+                // its PING) is handled before the stale check.
+                let step = self.read(id);
+                if !matches!(step, Step::None) {
+                    self.apply(id, step);
+                    continue;
+                }
+            }
             match conn.on_timer(now, &mut self.scratch.events) {
                 Step::None => {
                     self.serve(id, false, true);
@@ -1111,6 +1239,11 @@ impl Loop {
                     self.schedule(id);
                 }
                 step => self.apply(id, step),
+            }
+            if let Some(e) = self.conns.get(&id)
+                && let Some(s) = e.sock.as_ref()
+            {
+                s.reader.update_quiet(&e.conn, true);
             }
         }
     }
@@ -1350,23 +1483,35 @@ mod tests {
 
     #[test]
     fn registration_follows_who_reads_and_who_waits_to_write() {
-        let r = Some(Interest::READABLE);
-        let w = Some(Interest::WRITABLE);
-        let rw = Some(Interest::READABLE | Interest::WRITABLE);
-        // A direct reader has the socket: nothing, or writable for the loop.
-        for cur in [None, r, w, rw] {
-            assert_eq!(wanted(cur, true, false), None);
-            assert_eq!(wanted(cur, true, true), w);
+        let off = Reg::Off;
+        let r = Reg::On(Interest::READABLE);
+        let w = Reg::On(Interest::WRITABLE);
+        let rw = Reg::On(Interest::READABLE | Interest::WRITABLE);
+        let q = Reg::Quiet { write: false };
+        let qw = Reg::Quiet { write: true };
+        // A direct reader has the socket: nothing, or writable for the loop
+        // (whether or not the loop read lazily before).
+        for cur in [off, r, w, rw, q, qw] {
+            for quiet in [false, true] {
+                assert_eq!(wanted(cur, true, false, quiet), off);
+                assert_eq!(wanted(cur, true, true, quiet), w);
+            }
+            // Lazy reads: the peer's close, and writable when waiting.
+            assert_eq!(wanted(cur, false, false, true), q);
+            assert_eq!(wanted(cur, false, true, true), qw);
         }
         // The loop reads: readable always, writable added when it waits.
-        assert_eq!(wanted(None, false, false), r);
-        assert_eq!(wanted(w, false, false), r);
-        assert_eq!(wanted(None, false, true), rw);
-        assert_eq!(wanted(w, false, true), rw);
-        assert_eq!(wanted(r, false, true), rw);
-        assert_eq!(wanted(r, false, false), r);
+        assert_eq!(wanted(off, false, false, false), r);
+        assert_eq!(wanted(w, false, false, false), r);
+        assert_eq!(wanted(q, false, false, false), r);
+        assert_eq!(wanted(qw, false, false, false), r);
+        assert_eq!(wanted(off, false, true, false), rw);
+        assert_eq!(wanted(w, false, true, false), rw);
+        assert_eq!(wanted(r, false, true, false), rw);
+        assert_eq!(wanted(q, false, true, false), rw);
+        assert_eq!(wanted(r, false, false, false), r);
         // Writable interest stays once there.
-        assert_eq!(wanted(rw, false, false), rw);
-        assert_eq!(wanted(rw, false, true), rw);
+        assert_eq!(wanted(rw, false, false, false), rw);
+        assert_eq!(wanted(rw, false, true, false), rw);
     }
 }

@@ -12,6 +12,15 @@ use std::time::{Duration, Instant};
 use crate::error::{Error, ErrorKind, Result, err};
 use crate::proto::{self, ConnectInfo, MsgFrame, ServerInfo, ServerOp};
 
+/// The longest ping interval with which an idle connection is read lazily,
+/// only at its pings. A server PING then waits for our next ping to be
+/// answered; nats-server closes a client after two of its own ping intervals
+/// without an answer, so our interval must stay well under twice the
+/// server's (2 minutes by default, rarely under 10 seconds). Idle input
+/// other than PING and PONG (a lame-duck INFO, an `-ERR`) is seen at most
+/// this late; a closed socket is seen at once.
+pub(crate) const QUIET_MAX_PING: Duration = Duration::from_secs(10);
+
 /// What happened to a message handed to a subscription's sink.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Delivery {
@@ -169,6 +178,9 @@ pub(crate) struct Engine<S> {
     pongs_received: u64,
     epoch: u64,
     next_ping: Option<Instant>,
+    /// PINGs queued for flushes (not the timer's): part of
+    /// [`Engine::quiet_mark`].
+    flushes: u64,
     subs: HashMap<u64, SubEntry<S>, SidHash>,
     next_sid: u64,
     stats: Statistics,
@@ -252,6 +264,7 @@ impl<S: SubSink> Engine<S> {
             pending_msgs: 0,
             info: ServerInfo::default(),
             pings_out: 0,
+            flushes: 0,
             ping_marks: VecDeque::new(),
             pub_seq: 0,
             confirmed_seq: 0,
@@ -391,6 +404,26 @@ impl<S: SubSink> Engine<S> {
             (Phase::Connected, Some(d)) => Some(now + d),
             _ => None,
         };
+    }
+
+    /// What the application has done on this connection so far (messages
+    /// published, subscriptions made, flushes), when the connection could be
+    /// read lazily: connected, no subscription, and pings every
+    /// [`QUIET_MAX_PING`] or more often. `None` otherwise. The io loop reads
+    /// a connection lazily once this stayed the same over a whole ping
+    /// interval (see `driver::Reader`).
+    pub(crate) fn quiet_mark(&self) -> Option<(u64, u64, u64)> {
+        let pings_often = self.cfg.ping_interval.is_some_and(|d| d <= QUIET_MAX_PING);
+        (self.phase == Phase::Connected && self.subs.is_empty() && pings_often).then_some((
+            self.stats.out_msgs,
+            self.next_sid,
+            self.flushes,
+        ))
+    }
+
+    /// PINGs sent on this connection (timer and flushes).
+    pub(crate) fn pings_sent(&self) -> u64 {
+        self.pings_sent
     }
 
     /// The configured ping interval.
@@ -884,6 +917,7 @@ impl<S: SubSink> Engine<S> {
             return None;
         }
         self.queue_ping(now);
+        self.flushes += 1;
         Some(FlushTicket {
             epoch: self.epoch,
             target: self.pings_sent,
@@ -916,6 +950,7 @@ impl<S: SubSink> Engine<S> {
         }
         let was_empty = self.out.is_empty();
         self.queue_ping(now);
+        self.flushes += 1;
         Ok((
             FlushTicket {
                 epoch: self.epoch,

@@ -716,3 +716,105 @@ fn requests_fail_fast_on_disconnect_when_asked() {
     );
     assert!(took < Duration::from_secs(4), "{took:?}");
 }
+
+/// An idle connection (no subscription, nothing sent, pings every 10 s or
+/// more often) is read only at its pings. It stays connected, its pings are
+/// answered, and a SIGSTOPped server is still found stale; with its next
+/// ping 9 s away, a subscription still gets its message at once (the write
+/// ends lazy reads), a killed server is still seen at once (the poller
+/// reports the peer's close), and a flush still completes at once.
+#[test]
+fn idle_connection_is_read_lazily_at_its_pings() {
+    let mut server = NatsServer::start();
+    let iv = Duration::from_millis(50);
+    let (rec_a, rec_b, rec_c) = (
+        Arc::new(Recorder::default()),
+        Arc::new(Recorder::default()),
+        Arc::new(Recorder::default()),
+    );
+    let connect = |rec: &Arc<Recorder>| {
+        rec.options(ping_opts(iv).url(&server.url()))
+            .connect()
+            .expect("connect")
+    };
+    let (a, b, c) = (connect(&rec_a), connect(&rec_b), connect(&rec_c));
+    for nc in [&a, &b, &c] {
+        common::wait_for("lazy reads", || nc.health().lazy_reads);
+    }
+    // Lazily read, pings still answered: the round-trip time is renewed.
+    let rtt_seen = c.health().last_rtt;
+    let mut answered = 0;
+    common::wait_for("five answered pings", || {
+        let h = c.health();
+        assert!(h.lazy_reads, "stays lazy while idle");
+        assert!(h.pings_out <= 1, "pings answered at the next ping: {h:?}");
+        if h.last_rtt != rtt_seen {
+            answered += 1;
+        }
+        answered >= 5
+    });
+    assert_eq!(rec_c.count("disconnected"), 0);
+
+    // A frozen server is found stale as before (two pings unanswered).
+    server.pause();
+    let paused = Instant::now();
+    let (t, cause, text) = rec_c.wait("disconnected", 1);
+    assert_eq!(cause, Some(ErrorKind::StaleConnection), "{text}");
+    server.resume();
+    report(&format!(
+        "lazy reads: ping={iv:?} stale_detection_ms={}",
+        (t - paused).as_millis()
+    ));
+    rec_a.wait("disconnected", 1);
+    rec_a.wait("reconnected", 1);
+    rec_b.wait("disconnected", 1);
+    rec_b.wait("reconnected", 1);
+
+    // Lazy reads with the next ping 9 s away.
+    let make_lazy = |nc: &Connection| {
+        nc.set_ping_interval(iv);
+        common::wait_for("lazy reads again", || nc.health().lazy_reads);
+        nc.set_ping_interval(Duration::from_secs(9));
+        // The loop takes the new interval within this; lazy reads go on
+        // (still idle, still pinging every 10 s or more often).
+        std::thread::sleep(Duration::from_millis(100));
+        assert!(nc.health().lazy_reads);
+    };
+    make_lazy(&a);
+    make_lazy(&b);
+
+    // The subscription's SUB wakes the loop, which reads at once again.
+    let other = Connection::connect(&server.url()).expect("connect");
+    let t0 = Instant::now();
+    let sub = a.subscribe("lazy.sub").expect("subscribe");
+    loop {
+        other.publish("lazy.sub", b"x").expect("publish");
+        other.flush().expect("flush");
+        match sub.next_msg(Duration::from_millis(200)) {
+            Ok(_) => break,
+            Err(e) if e.kind() == ErrorKind::Timeout => {
+                assert!(t0.elapsed() < Duration::from_secs(3), "no message");
+            }
+            Err(e) => panic!("next_msg: {e}"),
+        }
+    }
+    assert!(!a.health().lazy_reads);
+
+    // A flush on a lazily read connection completes at once.
+    let t0 = Instant::now();
+    b.flush_timeout(Duration::from_secs(5)).expect("flush");
+    let flushed = t0.elapsed();
+    assert!(flushed < Duration::from_secs(3), "flush took {flushed:?}");
+    make_lazy(&b);
+
+    // The server dies: the closed socket is seen at once.
+    server.stop();
+    let killed = Instant::now();
+    let (t, _, text) = rec_b.wait("disconnected", 2);
+    let seen = t - killed;
+    report(&format!(
+        "lazy reads: server killed, disconnect seen after {} ms (next ping 9 s away)",
+        seen.as_millis()
+    ));
+    assert!(seen < Duration::from_secs(3), "{seen:?}: {text}");
+}

@@ -471,6 +471,12 @@ typedef struct {
    * confirmed them, not yet reported by a failing flush.
    */
   uint64_t unconfirmedLost;
+  /**
+   * The connection is idle and read only at its pings (no subscription,
+   * nothing sent for a whole ping interval, pings every 10 s or more
+   * often): a closed socket is still seen at once.
+   */
+  bool lazyReads;
 } natsConnHealth;
 
 /**

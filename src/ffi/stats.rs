@@ -123,6 +123,10 @@ pub struct natsConnHealth {
     /// Publishes written to a connection that died before the server
     /// confirmed them, not yet reported by a failing flush.
     pub unconfirmedLost: u64,
+    /// The connection is idle and read only at its pings (no subscription,
+    /// nothing sent for a whole ping interval, pings every 10 s or more
+    /// often): a closed socket is still seen at once.
+    pub lazyReads: bool,
 }
 
 fn clamp_i64(v: u128) -> i64 {
@@ -162,6 +166,7 @@ pub unsafe extern "C" fn natsConnection_GetHealth(
                 .last_error
                 .map_or(natsStatus::NATS_OK, |e| natsStatus::from(e.kind())),
             unconfirmedLost: h.unconfirmed_lost,
+            lazyReads: h.lazy_reads,
         };
         Ok(())
     })
