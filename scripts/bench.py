@@ -119,6 +119,9 @@ def build(work, quick):
         rawrr = os.path.join(work, "raw_reqrep")
         sh(["cc", *cflags, os.path.join(ROOT, "bench", "raw_reqrep.c"), "-o", rawrr])
         progs["rawrr"] = [rawrr]
+        rawconns = os.path.join(work, "raw_conns")
+        sh(["cc", *cflags, os.path.join(ROOT, "bench", "raw_conns.c"), "-o", rawconns])
+        progs["rawconns"] = [rawconns]
         sh(["cargo", "build", "--release", "--example", "bench", "-j", "2", "-q"], cwd=ROOT, env=env)
         progs["rust"] = [os.path.join(target, "release", "examples", "bench")]
     return progs
@@ -197,12 +200,17 @@ def scenario_rows(progs, url, reps, big):
 def conn_rows(progs, url, reps):
     rows = []
     for n in (100, 1000, 10000):
-        res = {}
-        for lib in [lib for lib in ("ours", "natsc", "current") if lib in progs]:
-            if lib != "ours" and n > 1000:
-                continue  # 20,000+ threads: not run here.
-            res[lib] = [run(progs[lib] + ["conns", str(n), "5"], url) for _ in range(max(1, reps // 2))]
-        rows.append((f"{n} connections", {lib: {k: median_of(r, k) for k in ("connect_ms", "threads", "rss_kb_per_conn", "idle_cpu_ms")} for lib, r in res.items()}))
+        # The libraries and the raw-socket floor (bench/raw_conns.c), in turn.
+        libs = [lib for lib in ("ours", "natsc", "current") if lib in progs]
+        libs = [lib for lib in libs if lib == "ours" or n <= 1000]  # 20,000+ threads: not run.
+        if "rawconns" in progs:
+            libs.append("raw")
+        res = {lib: [] for lib in libs}
+        for _ in range(max(1, reps // 2)):
+            for lib in libs:
+                prog = progs["rawconns"] + [str(n), "5"] if lib == "raw" else progs[lib] + ["conns", str(n), "5"]
+                res[lib].append(run(prog, url))
+        rows.append((f"{n} connections", {lib: {k: median_of(r, k) for k in ("connect_ms", "threads", "rss_kb_per_conn", "idle_cpu_ms") if k in r[0]} for lib, r in res.items()}))
         print(f"  done: {n} connections", file=sys.stderr, flush=True)
     res = {lib: [run(progs[lib] + ["idle", "5"], url)] for lib in ("ours", "natsc", "current") if lib in progs}
     rows.append(("idle connection, 1 s pings", {lib: {k: median_of(r, k) for k in ("cpu_us_per_sec", "wakeups_per_sec")} for lib, r in res.items()}))
