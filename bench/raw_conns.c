@@ -7,9 +7,10 @@
  *   raw_conns <n> <idle_s>
  *   RESULT rawconns n=<n> connect_ms=<ms> idle_cpu_ms=<ms> pings=<count> idle_s=<s>
  */
-#include <sys/epoll.h>
-
+#define _POSIX_C_SOURCE 200809L
 #include "raw_common.h"
+
+#include <sys/epoll.h>
 
 int
 main(int argc, char **argv)
