@@ -212,7 +212,7 @@ def conn_rows(progs, url, reps):
                 res[lib].append(run(prog, url))
         rows.append((f"{n} connections", {lib: {k: median_of(r, k) for k in ("connect_ms", "threads", "rss_kb_per_conn", "idle_cpu_ms") if k in r[0]} for lib, r in res.items()}))
         print(f"  done: {n} connections", file=sys.stderr, flush=True)
-    res = {lib: [run(progs[lib] + ["idle", "5"], url)] for lib in ("ours", "natsc", "current") if lib in progs}
+    res = {lib: [run(progs[lib] + ["idle", "10"], url)] for lib in ("ours", "natsc", "current") if lib in progs}
     rows.append(("idle connection, 1 s pings", {lib: {k: median_of(r, k) for k in ("cpu_us_per_sec", "wakeups_per_sec")} for lib, r in res.items()}))
     return rows
 

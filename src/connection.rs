@@ -108,12 +108,12 @@ pub struct Health {
     pub server: Option<String>,
     /// The last error recorded on the connection.
     pub last_error: Option<Error>,
-    /// The connection is idle (no subscription, nothing sent by the
-    /// application for a whole ping interval, pings every 10 s or more
-    /// often), so the io loop reads it only at its pings: a PONG costs no
-    /// wake-up of its own, `since_last_read` moves in steps of the ping
-    /// interval, and a closed socket is still seen at once. Ends with the
-    /// application's next write.
+    /// The connection is idle (no subscription; at the last ping, everything
+    /// the application sent had been answered, and it sent nothing since;
+    /// pings every 10 s or more often), so the io loop reads it only at its
+    /// pings: a PONG costs no wake-up of its own, `since_last_read` moves in
+    /// steps of the ping interval, and a closed socket is still seen at once.
+    /// Ends with the application's next write.
     pub lazy_reads: bool,
 }
 
@@ -159,8 +159,9 @@ struct State {
     spare: Vec<u8>,
     /// [`Engine::quiet_mark`] at the last ping tick.
     quiet_mark: Option<(u64, u64, u64)>,
-    /// The mark did not change over the last whole ping interval.
-    quiet_interval: bool,
+    /// At the last ping tick, before its PING, the server had answered
+    /// everything the application sent ([`Engine::all_answered`]).
+    quiet_calm: bool,
 }
 
 /// A subscription being drained: its UNSUB is sent, then a PING; once the
@@ -958,16 +959,18 @@ impl ConnInner {
 
     /// Whether the io loop may read the socket lazily, only at ping ticks
     /// (see `driver::Reader`): the connection is up, has no subscription and
-    /// pings often enough ([`Engine::quiet_mark`]), and the application did
-    /// nothing on it during the last whole ping interval nor since. If so,
-    /// sets `quiet` under the lock: [`ConnInner::write_now`], which checks
-    /// it under the same lock, then sees it.
+    /// pings often enough ([`Engine::quiet_mark`]); at the last ping tick the
+    /// server had answered everything the application sent (so no `-ERR`
+    /// about it can still be on its way), and the application did nothing
+    /// since. If so, sets `quiet` under the lock: [`ConnInner::write_now`],
+    /// which checks it under the same lock, then sees it.
     pub(crate) fn may_read_lazily(&self, quiet: &AtomicBool) -> bool {
         if !cfg!(target_os = "linux") {
             return false;
         }
         let st = self.lock();
-        let ok = st.quiet_interval
+        let ok = st.quiet_calm
+            && st.quiet_mark.is_some()
             && matches!(st.link, Link::Up)
             && st.mode == Mode::Connected
             && st.conn_drain.is_none()
@@ -1035,12 +1038,13 @@ impl ConnInner {
             }
             Link::Handshake { .. } | Link::Up => {
                 let pinged = st.engine.pings_sent();
+                let calm = st.engine.all_answered();
                 st.engine.tick(now);
                 if st.engine.pings_sent() != pinged {
-                    // A ping tick: was the connection idle since the last?
-                    let mark = st.engine.quiet_mark();
-                    st.quiet_interval = mark.is_some() && mark == st.quiet_mark;
-                    st.quiet_mark = mark;
+                    // A ping tick: from here on, lazy reads are possible
+                    // until the application does something.
+                    st.quiet_calm = calm;
+                    st.quiet_mark = st.engine.quiet_mark();
                 }
                 st.engine.drain_events(events);
                 self.on_events(st, events)
@@ -2312,7 +2316,7 @@ impl Connection {
                 generation: 0,
                 last_read: None,
                 quiet_mark: None,
-                quiet_interval: false,
+                quiet_calm: false,
                 local_addr: None,
                 drains: Vec::new(),
                 conn_drain: None,

@@ -319,9 +319,9 @@ impl Drop for GateGuard {
 /// while the loop waits to write), so the data wakes the waiting thread
 /// alone. Lock order: `side`, then the connection's state.
 ///
-/// An idle connection is read lazily (`quiet`): when it has no subscription
-/// and the application did nothing on it for a whole ping interval
-/// ([`ConnInner::may_read_lazily`]), the poller reports only the peer's
+/// An idle connection is read lazily (`quiet`): when it has no subscription,
+/// everything the application sent had been answered at the last ping tick,
+/// and it did nothing since ([`ConnInner::may_read_lazily`]), the poller reports only the peer's
 /// close or a socket error, and the loop reads the socket at each ping tick,
 /// before the stale check. The PONG to a PING then costs no wake-up of its
 /// own. The loop leaves this state as soon as the application writes (every

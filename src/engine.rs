@@ -410,8 +410,9 @@ impl<S: SubSink> Engine<S> {
     /// published, subscriptions made, flushes), when the connection could be
     /// read lazily: connected, no subscription, and pings every
     /// [`QUIET_MAX_PING`] or more often. `None` otherwise. The io loop reads
-    /// a connection lazily once this stayed the same over a whole ping
-    /// interval (see `driver::Reader`).
+    /// a connection lazily from a ping tick at which the server had answered
+    /// everything ([`Engine::all_answered`]) until this changes (see
+    /// `driver::Reader`).
     pub(crate) fn quiet_mark(&self) -> Option<(u64, u64, u64)> {
         let pings_often = self.cfg.ping_interval.is_some_and(|d| d <= QUIET_MAX_PING);
         (self.phase == Phase::Connected && self.subs.is_empty() && pings_often).then_some((
@@ -419,6 +420,15 @@ impl<S: SubSink> Engine<S> {
             self.next_sid,
             self.flushes,
         ))
+    }
+
+    /// Connected, no PING without its PONG, and every publish confirmed by
+    /// a PONG: the server has answered everything sent so far (a PONG comes
+    /// after whatever the server had to say about what preceded its PING).
+    pub(crate) fn all_answered(&self) -> bool {
+        self.phase == Phase::Connected
+            && self.ping_marks.is_empty()
+            && self.confirmed_seq >= self.pub_seq
     }
 
     /// PINGs sent on this connection (timer and flushes).
@@ -1271,6 +1281,44 @@ mod tests {
                 other => panic!("{got}: {other:?}"),
             }
         }
+    }
+
+    #[test]
+    fn lazy_reads_need_everything_answered_and_no_subscription() {
+        let t0 = Instant::now();
+        let iv = Duration::from_secs(10);
+        let mut e = connected(t0);
+        assert!(e.all_answered(), "nothing sent yet");
+        let m0 = e.quiet_mark();
+        assert!(m0.is_some(), "10 s pings, no subscription");
+
+        // A publish: unconfirmed until a PONG comes after it.
+        assert!(e.try_publish_plain("a", b"x"));
+        assert!(!e.all_answered());
+        assert_ne!(e.quiet_mark(), m0, "the publish shows in the mark");
+        e.tick(t0 + iv);
+        assert_eq!(out(&mut e), "PUB a 1\r\nx\r\nPING\r\n");
+        assert!(!e.all_answered(), "PING without its PONG");
+        e.handle(ServerOp::Pong, t0 + iv);
+        assert!(e.all_answered(), "the PONG confirms the publish");
+
+        // A flush: its PING must be answered too.
+        let m1 = e.quiet_mark();
+        e.flush_ping(t0 + iv).unwrap();
+        assert!(!e.all_answered());
+        assert_ne!(e.quiet_mark(), m1, "the flush shows in the mark");
+        e.handle(ServerOp::Pong, t0 + iv);
+        assert!(e.all_answered());
+
+        // A subscription, or pings less often than every 10 s: never.
+        let (sid, _) = e.subscribe("s", None, VecSink::default()).unwrap();
+        assert_eq!(e.quiet_mark(), None);
+        e.unsubscribe(sid, None).unwrap();
+        assert!(e.quiet_mark().is_some());
+        e.set_ping_interval(Some(iv + Duration::from_millis(1)), t0);
+        assert_eq!(e.quiet_mark(), None);
+        e.set_ping_interval(None, t0);
+        assert_eq!(e.quiet_mark(), None);
     }
 
     #[test]

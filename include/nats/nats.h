@@ -472,9 +472,9 @@ typedef struct {
    */
   uint64_t unconfirmedLost;
   /**
-   * The connection is idle and read only at its pings (no subscription,
-   * nothing sent for a whole ping interval, pings every 10 s or more
-   * often): a closed socket is still seen at once.
+   * The connection is idle and read only at its pings (no subscription;
+   * everything sent was answered by the last ping, nothing sent since;
+   * pings every 10 s or more often): a closed socket is still seen at once.
    */
   bool lazyReads;
 } natsConnHealth;

@@ -123,9 +123,9 @@ pub struct natsConnHealth {
     /// Publishes written to a connection that died before the server
     /// confirmed them, not yet reported by a failing flush.
     pub unconfirmedLost: u64,
-    /// The connection is idle and read only at its pings (no subscription,
-    /// nothing sent for a whole ping interval, pings every 10 s or more
-    /// often): a closed socket is still seen at once.
+    /// The connection is idle and read only at its pings (no subscription;
+    /// everything sent was answered by the last ping, nothing sent since;
+    /// pings every 10 s or more often): a closed socket is still seen at once.
     pub lazyReads: bool,
 }
 
