@@ -315,7 +315,7 @@ impl Drop for GateGuard {
 /// (`claimed`); the loop does not read a claimed socket and notes that it
 /// found it claimed (`missed`), and the direct reader asks the loop to read
 /// again when it lets go. While claimed, the loop's poller is not told of
-/// readable data (the socket is deregistered, or registered writable only
+/// readable data (the socket is registered for nothing, or writable only
 /// while the loop waits to write), so the data wakes the waiting thread
 /// alone. Lock order: `side`, then the connection's state.
 ///
@@ -365,6 +365,11 @@ struct DirectFd {
 enum Reg {
     Off,
     On(Interest),
+    /// Registered for nothing (epoll still reports errors and hang-ups): a
+    /// direct reader has the socket. Cheaper to enter and leave than a
+    /// deregistration (one `EPOLL_CTL_MOD` each way, where removing and
+    /// adding the socket back costs the kernel more).
+    Parked,
     /// The peer's close and socket errors only (and writable when `write`):
     /// incoming data wakes nobody.
     Quiet {
@@ -383,24 +388,30 @@ impl DirectFd {
             return;
         }
         let mut src = mio::unix::SourceFd(&self.fd);
-        let done = match (self.current, want) {
-            (_, Reg::Off) => self.registry.deregister(&mut src),
-            (Reg::Off, Reg::On(i)) => self.registry.register(&mut src, self.token, i),
-            (_, Reg::On(i)) => self.registry.reregister(&mut src, self.token, i),
-            (cur, Reg::Quiet { write }) => self.quiet_registration(cur == Reg::Off, write),
+        let add = self.current == Reg::Off;
+        let done = match want {
+            Reg::Off => self.registry.deregister(&mut src),
+            Reg::On(i) if add => self.registry.register(&mut src, self.token, i),
+            Reg::On(i) => self.registry.reregister(&mut src, self.token, i),
+            Reg::Parked => self.raw_registration(add, false, false),
+            Reg::Quiet { write } => self.raw_registration(add, true, write),
         };
         if done.is_ok() {
             self.current = want;
         }
     }
 
-    /// Registers the socket for the peer's close (and writability) only,
-    /// which mio's interests cannot say: epoll then reports no incoming
-    /// data, and always reports errors and hang-ups.
+    /// Registers the socket for what mio's interests cannot say: the peer's
+    /// close (`hup`) and writability (`write`), or nothing at all. Epoll
+    /// then reports no incoming data, and always reports errors and
+    /// hang-ups.
     #[cfg(target_os = "linux")]
-    fn quiet_registration(&self, add: bool, write: bool) -> io::Result<()> {
+    fn raw_registration(&self, add: bool, hup: bool, write: bool) -> io::Result<()> {
         use std::os::fd::AsRawFd;
-        let mut flags = libc::EPOLLRDHUP | libc::EPOLLET;
+        let mut flags = libc::EPOLLET;
+        if hup {
+            flags |= libc::EPOLLRDHUP;
+        }
         if write {
             flags |= libc::EPOLLOUT;
         }
@@ -427,13 +438,14 @@ impl DirectFd {
     }
 
     #[cfg(not(target_os = "linux"))]
-    fn quiet_registration(&self, _add: bool, _write: bool) -> io::Result<()> {
+    fn raw_registration(&self, _add: bool, _hup: bool, _write: bool) -> io::Result<()> {
         Err(io::Error::from(io::ErrorKind::Unsupported))
     }
 }
 
-/// The registration a socket needs: none or writable only while a direct
-/// reader has it (writable when the loop waits to write); the peer's close
+/// The registration a socket needs: nothing (parked; deregistered where
+/// epoll is not available) or writable only while a direct reader has it
+/// (writable when the loop waits to write); the peer's close
 /// only while the loop reads it lazily (plus writable when it waits to
 /// write); readable otherwise, plus writable when the loop waits to write.
 /// Writable interest is left in place once added while the loop reads
@@ -443,6 +455,8 @@ fn wanted(current: Reg, elsewhere: bool, want_write: bool, quiet: bool) -> Reg {
     if elsewhere {
         return if want_write {
             Reg::On(Interest::WRITABLE)
+        } else if cfg!(target_os = "linux") {
+            Reg::Parked
         } else {
             Reg::Off
         };
@@ -1484,6 +1498,11 @@ mod tests {
     #[test]
     fn registration_follows_who_reads_and_who_waits_to_write() {
         let off = Reg::Off;
+        let parked = if cfg!(target_os = "linux") {
+            Reg::Parked
+        } else {
+            Reg::Off
+        };
         let r = Reg::On(Interest::READABLE);
         let w = Reg::On(Interest::WRITABLE);
         let rw = Reg::On(Interest::READABLE | Interest::WRITABLE);
@@ -1491,9 +1510,9 @@ mod tests {
         let qw = Reg::Quiet { write: true };
         // A direct reader has the socket: nothing, or writable for the loop
         // (whether or not the loop read lazily before).
-        for cur in [off, r, w, rw, q, qw] {
+        for cur in [off, parked, r, w, rw, q, qw] {
             for quiet in [false, true] {
-                assert_eq!(wanted(cur, true, false, quiet), off);
+                assert_eq!(wanted(cur, true, false, quiet), parked);
                 assert_eq!(wanted(cur, true, true, quiet), w);
             }
             // Lazy reads: the peer's close, and writable when waiting.
@@ -1502,6 +1521,8 @@ mod tests {
         }
         // The loop reads: readable always, writable added when it waits.
         assert_eq!(wanted(off, false, false, false), r);
+        assert_eq!(wanted(parked, false, false, false), r);
+        assert_eq!(wanted(parked, false, true, false), rw);
         assert_eq!(wanted(w, false, false, false), r);
         assert_eq!(wanted(q, false, false, false), r);
         assert_eq!(wanted(qw, false, false, false), r);
