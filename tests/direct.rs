@@ -457,3 +457,57 @@ fn the_loop_resumes_writing_while_a_direct_reader_waits() {
     let reply = requester.join().unwrap().unwrap();
     assert_eq!(reply.payload(), b"done");
 }
+
+/// A reply written from the handler's thread goes out when it is published,
+/// not when the handler returns: a handler (and a `next_msg` responder) that
+/// publishes its reply, and another message on a second connection, then
+/// keeps working for 3 s, has both delivered long before.
+#[test]
+fn a_reply_goes_out_while_its_handler_keeps_working() {
+    let server = NatsServer::start();
+    let url = server.url();
+    let nc = Connection::connect(&url).expect("connect");
+    let other = Connection::connect(&url).expect("connect");
+    let watcher = Connection::connect(&url).expect("connect");
+    let seen = watcher.subscribe("side.>").expect("subscribe");
+    watcher.flush().expect("flush");
+    let work = Duration::from_secs(3);
+
+    let (r, o) = (nc.clone(), other.clone());
+    let _async = nc
+        .subscribe_with_handler("slow.async", move |m| {
+            if let Some(reply) = m.reply() {
+                r.publish(reply, b"async").expect("reply");
+                o.publish("side.async", b"x").expect("side");
+                thread::sleep(work);
+            }
+        })
+        .expect("subscribe");
+    let sync = nc.subscribe("slow.sync").expect("subscribe");
+    let (r, o) = (nc.clone(), other.clone());
+    let responder = thread::spawn(move || {
+        let m = sync.next_msg(T).expect("request");
+        r.publish(m.reply().expect("reply subject"), b"sync")
+            .expect("reply");
+        o.publish("side.sync", b"x").expect("side");
+        thread::sleep(work);
+    });
+    nc.flush().expect("flush");
+
+    let requester = Connection::connect(&url).expect("connect");
+    for (subject, want) in [("slow.async", "async"), ("slow.sync", "sync")] {
+        let t0 = std::time::Instant::now();
+        let m = requester
+            .request(subject, b"q", T)
+            .unwrap_or_else(|e| panic!("{subject}: {e}"));
+        let took = t0.elapsed();
+        assert_eq!(m.payload(), want.as_bytes());
+        assert!(
+            took < Duration::from_secs(2),
+            "{subject}: reply after {took:?}"
+        );
+        let side = seen.next_msg(Duration::from_secs(2)).expect("side message");
+        assert_eq!(side.subject(), format!("side.{want}"));
+    }
+    responder.join().expect("responder");
+}
