@@ -117,7 +117,7 @@ def build(work, quick):
         sh(["cc", *cflags, os.path.join(ROOT, "bench", "raw_pub.c"), "-o", raw])
         progs["raw"] = [raw]
         rawrr = os.path.join(work, "raw_reqrep")
-        sh(["cc", *cflags, os.path.join(ROOT, "bench", "raw_reqrep.c"), "-o", rawrr])
+        sh(["cc", *cflags, os.path.join(ROOT, "bench", "raw_reqrep.c"), "-o", rawrr, "-lpthread"])
         progs["rawrr"] = [rawrr]
         rawconns = os.path.join(work, "raw_conns")
         sh(["cc", *cflags, os.path.join(ROOT, "bench", "raw_conns.c"), "-o", rawconns])
@@ -183,12 +183,20 @@ def scenario_rows(progs, url, reps, big):
         res = {lib: [] for lib in progs if lib in ("ours", "natsc", "current", "rust")}
         # Request/reply also runs the raw-socket floor, in turn with the
         # libraries (same conditions).
+        # "raw2": the same with the responder on a thread of its own, as in
+        # bench.c.
         if args[0] == "reqrep" and "rawrr" in progs:
             res["raw"] = []
+            res["raw2"] = []
         for _ in range(reps):
             for lib in res:
-                prog = progs["rawrr"] if lib == "raw" else progs[lib]
-                res[lib].append(run(prog + args[1:] if lib == "raw" else prog + args, url))
+                if lib == "raw":
+                    argv = progs["rawrr"] + args[1:] + ["1"]
+                elif lib == "raw2":
+                    argv = progs["rawrr"] + args[1:] + ["2"]
+                else:
+                    argv = progs[lib] + args
+                res[lib].append(run(argv, url))
         rows.append((label, {lib: {k: median_of(r, k) for k in keys} for lib, r in res.items() if r}))
         print(f"  done: {label}", file=sys.stderr, flush=True)
     # Raw-socket ceiling.
@@ -226,7 +234,7 @@ def print_rows(rows):
                     keys.append(k)
         for k in keys:
             cells = []
-            for lib in ("ours", "natsc", "current", "rust", "raw"):
+            for lib in ("ours", "natsc", "current", "rust", "raw", "raw2"):
                 if lib in libs and k in libs[lib]:
                     cells.append(f"{lib}={libs[lib][k]:.1f}")
             ratio = ""
