@@ -352,17 +352,6 @@ const SUB_CONN_CLOSED: u8 = 2;
 /// enough that an idle subscription costs nothing.
 const DIRECT_IDLE: Duration = Duration::from_millis(50);
 
-thread_local! {
-    /// The connection (its id) on which this thread's next publish is
-    /// written at once, from this thread, instead of waking the io loop
-    /// ([`ConnInner::kick_publish`]): set by a delivery thread around the
-    /// handler of a request with nothing queued after it, and by `next_msg`
-    /// returning such a request, so the reply goes out at once and the loop
-    /// is not woken for it. Only ever a shortcut: a write that cannot go
-    /// out this way wakes the loop as before. `usize::MAX`: none.
-    static WRITE_HERE: std::cell::Cell<usize> = const { std::cell::Cell::new(usize::MAX) };
-}
-
 /// How long a request reads the socket itself for its reply before it
 /// leaves that to the io loop (a slow responder then costs no polling).
 const DIRECT_REQUEST: Duration = Duration::from_millis(250);
@@ -784,23 +773,6 @@ impl ConnInner {
     /// Wakes the io loop if it is not already due to write.
     fn kick(&self) {
         if !self.write_signaled.swap(true, Ordering::AcqRel) {
-            self.io.send(Cmd::Write(self.id));
-        }
-    }
-
-    /// [`ConnInner::kick`] after a publish, or, on a thread replying to a
-    /// request (see `WRITE_HERE`), the write itself, at once. The state lock
-    /// must not be held.
-    #[inline]
-    fn kick_publish(&self) {
-        if !self.write_signaled.swap(true, Ordering::AcqRel) {
-            if WRITE_HERE.get() == self.id {
-                WRITE_HERE.set(usize::MAX);
-                // Signalled only while the loop is due to write: it is not.
-                self.write_signaled.store(false, Ordering::Release);
-                self.write_now();
-                return;
-            }
             self.io.send(Cmd::Write(self.id));
         }
     }
@@ -2442,7 +2414,7 @@ impl Connection {
             && st.engine.try_publish_plain(subject, payload)
         {
             drop(st);
-            self.inner.kick_publish();
+            self.inner.kick();
             return true;
         }
         false
@@ -2513,7 +2485,7 @@ impl Connection {
         payload: &[u8],
     ) -> Result<()> {
         self.queue_publish(subject, reply, headers, payload)?;
-        self.inner.kick_publish();
+        self.inner.kick();
         Ok(())
     }
 
@@ -2675,7 +2647,6 @@ impl Connection {
         }
         let worker = shared.clone();
         let conn = Arc::downgrade(&self.inner);
-        let conn_id = self.inner.id;
         let (ready_tx, ready_rx) = crossbeam_channel::bounded::<bool>(1);
         crate::threads::spawn("nats-delivery", move || {
             // Wait until the subscription is registered (or failed to be).
@@ -2721,12 +2692,6 @@ impl Connection {
                         }
                         worker.consumed(&m);
                         answering = m.reply().is_some();
-                        // A request with nothing queued after it: its reply
-                        // is written from here, at once, without waking the
-                        // loop (in a batch, the loop writes the replies).
-                        if answering && batch.is_empty() {
-                            WRITE_HERE.set(conn_id);
-                        }
                         if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                             handler(Some(m))
                         }))
@@ -2734,7 +2699,6 @@ impl Connection {
                         {
                             eprintln!("nats: message handler panicked; delivery continues");
                         }
-                        WRITE_HERE.set(usize::MAX);
                     }
                     Err(RecvTimeoutError::Timeout) => {
                         if worker.state.load(Ordering::Acquire) != SUB_OPEN {
@@ -3387,13 +3351,9 @@ impl Subscription {
         });
         match next {
             Ok(m) => {
-                let request = m.reply().is_some();
-                self.shared.answering.store(request, Ordering::Relaxed);
-                if request && self.shared.rx.is_empty() {
-                    // Nothing queued after this request: this thread's reply
-                    // is written at once, from here (see `WRITE_HERE`).
-                    WRITE_HERE.set(self.conn.id);
-                }
+                self.shared
+                    .answering
+                    .store(m.reply().is_some(), Ordering::Relaxed);
                 self.shared.consumed(&m);
                 if self.shared.read_one() {
                     self.conn.drain_progress();

@@ -458,8 +458,10 @@ fn the_loop_resumes_writing_while_a_direct_reader_waits() {
     assert_eq!(reply.payload(), b"done");
 }
 
-/// A reply written from the handler's thread goes out when it is published,
-/// not when the handler returns: a handler (and a `next_msg` responder) that
+/// A reply goes out when it is published, not when the handler returns (the
+/// delivery thread writes what handlers published once it runs out of
+/// messages; the io loop must not wait for that): a handler (and a `next_msg`
+/// responder) that
 /// publishes its reply, and another message on a second connection, then
 /// keeps working for 3 s, has both delivered long before.
 #[test]
