@@ -263,6 +263,7 @@ auth_tests(void)
     unsigned char *sig = NULL;
     int            len = 0;
     unsigned char  csig[64];
+    natsStatus     s;
 
     /* Tokens. */
     o = opts_for(env("NATS_TOKEN_URL"));
@@ -307,7 +308,10 @@ auth_tests(void)
     o = opts_for(env("NATS_JWT_URL"));
     CHECK_STATUS(natsOptions_SetUserCredentialsFromFiles(o, env("NATS_CREDS_FILE"), NULL), NATS_OK,
                  "SetUserCredentialsFromFiles");
-    if (CHECK_STATUS(natsConnection_Connect(&nc, o), NATS_OK, "connect with a credentials file")) {
+    s = natsConnection_Connect(&nc, o);
+    if (s != NATS_OK)
+        fprintf(stderr, "credentials file: %d %s\n", s, nats_GetLastError(NULL));
+    if (CHECK_STATUS(s, NATS_OK, "connect with a credentials file")) {
         unsigned char *jsig = NULL;
         int            jlen = 0;
         CHECK_STATUS(natsConnection_Sign(nc, (const unsigned char *) "data", 4, csig), NATS_OK,
