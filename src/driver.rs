@@ -321,9 +321,9 @@ impl Drop for GateGuard {
 ///
 /// An idle connection is read lazily (`quiet`): when it has no subscription,
 /// everything the application sent had been answered at the last ping tick,
-/// and it did nothing since ([`ConnInner::may_read_lazily`]), the poller reports only the peer's
-/// close or a socket error, and the loop reads the socket at each ping tick,
-/// before the stale check. The PONG to a PING then costs no wake-up of its
+/// and it did nothing since ([`ConnInner::may_read_lazily`]), the poller
+/// reports only the peer's close or a socket error, and the loop reads the
+/// socket at each ping tick, before the stale check. The PONG to a PING then costs no wake-up of its
 /// own. The loop leaves this state as soon as the application writes (every
 /// write wakes the loop or, for a direct write, asks it to read) or a direct
 /// reader claims the socket.
@@ -379,9 +379,10 @@ enum Reg {
 
 impl DirectFd {
     /// Brings the poller's registration in line with who reads and whether
-    /// the loop waits to write. Taking interest away is a deregistration,
-    /// which reports nothing; adding interest reports what is ready now
-    /// (data left unread, room to write), which is what the loop then needs.
+    /// the loop waits to write. Taking interest away (parking, a
+    /// deregistration) reports nothing; adding interest reports what is
+    /// ready now (data left unread, room to write), which is what the loop
+    /// then needs.
     fn sync(&mut self) {
         let want = wanted(self.current, self.elsewhere, self.want_write, self.quiet);
         if want == self.current {
