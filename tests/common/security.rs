@@ -258,8 +258,13 @@ impl SecurityServers {
         let seed_file = dir.join("user.nk");
         fs::write(&seed_file, &seed).expect("seed file");
         let op = Operator::new();
-        let jwt_server =
-            NatsServer::start_with_args(&["-c", &write_conf(dir, "op.conf", &op.server_conf())]);
+        // Debug log (-D): it says why a client's credentials were refused,
+        // which the normal log does not ("authentication error" only).
+        let jwt_server = NatsServer::start_with_args(&[
+            "-D",
+            "-c",
+            &write_conf(dir, "op.conf", &op.server_conf()),
+        ]);
         let (juser, jwt) = op.user(None, &[]);
         let jseed = juser.seed().expect("seed");
         let creds = dir.join("user.creds");
