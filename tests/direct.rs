@@ -20,6 +20,16 @@ use nats::{Connection, Options};
 
 const T: Duration = Duration::from_secs(10);
 
+/// A server that takes messages of up to 64 MB (configuration written under
+/// the artifacts directory, in a folder named after `tag`).
+fn big_payload_server(tag: &str) -> NatsServer {
+    let dir = artifacts_dir().join(format!("{tag}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let conf = dir.join("big.conf");
+    std::fs::write(&conf, "max_payload: 64MB\nmax_pending: 256MB\n").unwrap();
+    NatsServer::start_with_args(&["-c", conf.to_str().unwrap()])
+}
+
 /// Subscribes on `nc` a handler that answers each request with its payload.
 fn echo(nc: &Connection, subject: &str) -> nats::Subscription {
     let responder = nc.clone();
@@ -148,11 +158,7 @@ fn interleaved_direct_and_loop_writes_keep_every_stream_in_order() {
 #[test]
 fn what_a_direct_write_leaves_is_written_by_the_io_loop() {
     const BIG: usize = 48 << 20;
-    let dir = artifacts_dir().join(format!("direct-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let conf = dir.join("big.conf");
-    std::fs::write(&conf, "max_payload: 64MB\nmax_pending: 256MB\n").unwrap();
-    let srv = NatsServer::start_with_args(&["-c", conf.to_str().unwrap()]);
+    let srv = big_payload_server("direct");
     let nc = Options::new()
         .url(&srv.url())
         .ping_interval(Duration::from_secs(60))
@@ -424,11 +430,7 @@ fn a_direct_reader_notices_the_lost_connection() {
 #[test]
 fn the_loop_resumes_writing_while_a_direct_reader_waits() {
     const BIG: usize = 24 << 20;
-    let dir = artifacts_dir().join(format!("direct-resume-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let conf = dir.join("big.conf");
-    std::fs::write(&conf, "max_payload: 64MB\nmax_pending: 256MB\n").unwrap();
-    let srv = NatsServer::start_with_args(&["-c", conf.to_str().unwrap()]);
+    let srv = big_payload_server("direct-resume");
     let svc = Connection::connect(&srv.url()).unwrap();
     let big = svc.subscribe("resume.big").unwrap();
     let requests = svc.subscribe("resume.req").unwrap();
