@@ -50,14 +50,41 @@ read_file(const char *path)
     return buf;
 }
 
-/* Connects with `o` (destroyed here); on success checks a round trip. */
+/*
+ * nats.c before 3.10 leaves the signature out of CONNECT when its first byte
+ * is 0 (nats.c #705, fixed in 3.10), so the server refuses about 1 signed
+ * connect in 256 ("Signature missing" in its debug log). The differential
+ * run against Debian's nats.c 3.4.1 would fail now and then for that alone.
+ * Against such a library a signed connect the server refuses is tried up to
+ * twice more; against libnats-rs (which reports 3.14) and nats.c >= 3.10,
+ * never: one refusal fails the check.
+ */
 static natsStatus
-try_connect(natsOptions *o, const char *what)
+connect_signed(natsConnection **nc, natsOptions *o, const char *what)
+{
+    natsStatus s = natsConnection_Connect(nc, o);
+    int        i;
+
+    for (i = 0; i < 2 && s == NATS_CONNECTION_AUTH_FAILED && nats_GetVersionNumber() < 0x030A00;
+         i++) {
+        fprintf(stderr, "%s: refused by the server; tried again (nats.c < 3.10 drops signatures "
+                        "starting with a zero byte)\n", what);
+        s = natsConnection_Connect(nc, o);
+    }
+    return s;
+}
+
+/* Connects with `o` (destroyed here); on success checks a round trip.
+ * `is_signed`: the connect signs the server's nonce (see connect_signed). */
+static natsStatus
+try_connect_as(natsOptions *o, const char *what, int is_signed)
 {
     natsConnection   *nc  = NULL;
     natsSubscription *sub = NULL;
     natsMsg          *msg = NULL;
-    natsStatus        s   = natsConnection_Connect(&nc, o);
+    natsStatus        s;
+
+    s = is_signed ? connect_signed(&nc, o, what) : natsConnection_Connect(&nc, o);
 
     natsOptions_Destroy(o);
     if (s != NATS_OK) {
@@ -75,6 +102,18 @@ try_connect(natsOptions *o, const char *what)
     natsSubscription_Destroy(sub);
     natsConnection_Destroy(nc);
     return NATS_OK;
+}
+
+static natsStatus
+try_connect(natsOptions *o, const char *what)
+{
+    return try_connect_as(o, what, 0);
+}
+
+static natsStatus
+try_signed_connect(natsOptions *o, const char *what)
+{
+    return try_connect_as(o, what, 1);
 }
 
 static natsOptions *
@@ -288,11 +327,11 @@ auth_tests(void)
     o = opts_for(env("NATS_NKEY_URL"));
     CHECK_STATUS(natsOptions_SetNKeyFromSeed(o, env("NATS_NKEY_PUB"), env("NATS_NKEY_SEED_FILE")),
                  NATS_OK, "SetNKeyFromSeed");
-    CHECK_STATUS(try_connect(o, "nkey seed file"), NATS_OK, "NKey from a seed file");
+    CHECK_STATUS(try_signed_connect(o, "nkey seed file"), NATS_OK, "NKey from a seed file");
     o = opts_for(env("NATS_NKEY_URL"));
     CHECK_STATUS(natsOptions_SetNKey(o, env("NATS_NKEY_PUB"), sig_cb, (void *) env("NATS_NKEY_SEED")),
                  NATS_OK, "SetNKey");
-    CHECK_STATUS(try_connect(o, "nkey callback"), NATS_OK, "NKey with a signature callback");
+    CHECK_STATUS(try_signed_connect(o, "nkey callback"), NATS_OK, "NKey with a signature callback");
     o = opts_for(env("NATS_NKEY_URL"));
     CHECK_STATUS(natsOptions_SetNKey(o, env("NATS_NKEY_PUB"), NULL, NULL), NATS_INVALID_ARG,
                  "SetNKey without callback: NATS_INVALID_ARG");
@@ -308,7 +347,7 @@ auth_tests(void)
     o = opts_for(env("NATS_JWT_URL"));
     CHECK_STATUS(natsOptions_SetUserCredentialsFromFiles(o, env("NATS_CREDS_FILE"), NULL), NATS_OK,
                  "SetUserCredentialsFromFiles");
-    s = natsConnection_Connect(&nc, o);
+    s = connect_signed(&nc, o, "credentials file");
     if (s != NATS_OK)
         fprintf(stderr, "credentials file: %d %s\n", s, nats_GetLastError(NULL));
     if (CHECK_STATUS(s, NATS_OK, "connect with a credentials file")) {
@@ -328,7 +367,7 @@ auth_tests(void)
     CHECK_STATUS(natsOptions_SetUserCredentialsCallbacks(o, jwt_cb, (void *) env("NATS_JWT"), sig_cb,
                                                          (void *) env("NATS_JWT_SEED")),
                  NATS_OK, "SetUserCredentialsCallbacks");
-    CHECK_STATUS(try_connect(o, "jwt callbacks"), NATS_OK, "user JWT from callbacks");
+    CHECK_STATUS(try_signed_connect(o, "jwt callbacks"), NATS_OK, "user JWT from callbacks");
     o = opts_for(env("NATS_JWT_URL"));
     CHECK_STATUS(natsOptions_SetUserCredentialsCallbacks(o, jwt_cb, NULL, NULL, NULL),
                  NATS_INVALID_ARG, "JWT callback without signature callback: NATS_INVALID_ARG");
@@ -345,7 +384,7 @@ auth_tests(void)
         o = opts_for(env("NATS_JWT_URL"));
         CHECK_STATUS(natsOptions_SetUserCredentialsFromMemory(o, creds), NATS_OK,
                      "SetUserCredentialsFromMemory");
-        CHECK_STATUS(try_connect(o, "creds memory"), NATS_OK, "credentials from memory");
+        CHECK_STATUS(try_signed_connect(o, "creds memory"), NATS_OK, "credentials from memory");
         free(creds);
     }
 #endif

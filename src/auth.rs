@@ -329,4 +329,31 @@ mod tests {
             .verify(b"abc", &sig)
             .expect("signature of the nonce");
     }
+
+    /// nats.c before 3.10 sent no `sig` when the signature's first byte was
+    /// 0 (1 connect in 256 refused; nats.c #705). Ours always sends it.
+    #[test]
+    fn a_signature_starting_with_a_zero_byte_is_sent() {
+        let seed = new_seed();
+        let kp = nkeys::KeyPair::from_seed(&seed).expect("seed");
+        // About 1 nonce in 256 gives such a signature: 20,000 tries miss one
+        // with a probability of 1e-34.
+        let nonce = (0..20_000)
+            .map(|i| format!("nonce{i}"))
+            .find(|n| kp.sign(n.as_bytes()).expect("sign")[0] == 0)
+            .expect("a nonce whose signature starts with 0");
+        let mut opts = Options::new();
+        opts.auth.identity = Identity::NKey {
+            public: kp.public_key(),
+            signer: Signer::Memory(Arc::new(seed.clone())),
+        };
+        let url = ServerUrl::parse("nats://h:1").expect("url");
+        let c = connect_credentials(&opts, &url, &nonce).expect("creds");
+        let sig = data_encoding::BASE64URL_NOPAD
+            .decode(c.sig.expect("sig sent").as_bytes())
+            .expect("base64url");
+        assert_eq!((sig.len(), sig[0]), (64, 0));
+        kp.verify(nonce.as_bytes(), &sig)
+            .expect("signature of the nonce");
+    }
 }
