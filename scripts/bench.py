@@ -155,10 +155,19 @@ def instructions(argv, url, work, tag):
     return int(m.group(1))
 
 
-def per_message(argv_for, url, work, tag, n1, n2):
-    a = instructions(argv_for(n1), url, work, f"{tag}.{n1}")
-    b = instructions(argv_for(n2), url, work, f"{tag}.{n2}")
-    return (b - a) / (n2 - n1)
+def per_message(argv_for, url, work, tag, n1, n2, attempts=1):
+    """Instructions per message: the difference between runs of n1 and n2
+    messages over (n2 - n1), the median of `attempts` such measurements.
+    Pub->sub moves by up to +-12 % from one measurement to the next (how the io
+    loop and the delivery thread interleave under valgrind decides the batch
+    sizes); the CI guard takes the median of 3 so that this alone cannot get
+    near its 20 % limit."""
+    vals = []
+    for i in range(attempts):
+        a = instructions(argv_for(n1), url, work, f"{tag}.{n1}.{i}")
+        b = instructions(argv_for(n2), url, work, f"{tag}.{n2}.{i}")
+        vals.append((b - a) / (n2 - n1))
+    return statistics.median(vals)
 
 
 def median_of(results, key):
@@ -280,9 +289,10 @@ def main():
         url = server.url
         ipm = {}
         libs = ["ours"] if args.quick else [lib for lib in ("ours", "natsc", "current") if lib in progs]
+        attempts = 3 if args.quick else 1
         for lib in libs:
-            ipm[("pub", lib)] = per_message(lambda n: progs[lib] + ["pub", "16", str(n)], url, work, f"pub.{lib}", 100_000, 300_000)
-            ipm[("pubsub", lib)] = per_message(lambda n: progs[lib] + ["pubsub", "16", str(n)], url, work, f"pubsub.{lib}", 50_000, 150_000)
+            ipm[("pub", lib)] = per_message(lambda n: progs[lib] + ["pub", "16", str(n)], url, work, f"pub.{lib}", 100_000, 300_000, attempts)
+            ipm[("pubsub", lib)] = per_message(lambda n: progs[lib] + ["pubsub", "16", str(n)], url, work, f"pubsub.{lib}", 50_000, 150_000, attempts)
         if args.quick:
             base = load_baseline()
             bad = []
