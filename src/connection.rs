@@ -211,6 +211,14 @@ impl ConnDrain {
 }
 
 impl State {
+    /// The io loop reads the socket of `generation` lazily (see
+    /// `driver::Reader`).
+    fn reads_lazily(&self, generation: u64) -> bool {
+        self.reader
+            .as_ref()
+            .is_some_and(|(g, r)| *g == generation && r.is_quiet())
+    }
+
     /// New subscriptions are refused while the connection drains.
     fn check_not_draining(&self) -> Result<()> {
         if self.mode != Mode::Closed && self.conn_drain.is_some() {
@@ -874,10 +882,7 @@ impl ConnInner {
         let more = st.engine.has_output();
         // The loop reads this socket lazily: it must look again (what was
         // just written may well be answered).
-        let quiet = st
-            .reader
-            .as_ref()
-            .is_some_and(|(g, r)| *g == generation && r.is_quiet());
+        let quiet = st.reads_lazily(generation);
         drop(st);
         if quiet {
             self.kick_read();
@@ -3239,11 +3244,7 @@ impl Connection {
             unconfirmed_lost: st.engine.unconfirmed_lost(),
             server: st.current_server().filter(|_| up).map(|s| s.url.display()),
             last_error: st.engine.last_error().cloned(),
-            lazy_reads: up
-                && st
-                    .reader
-                    .as_ref()
-                    .is_some_and(|(g, r)| *g == st.generation && r.is_quiet()),
+            lazy_reads: up && st.reads_lazily(st.generation),
         }
     }
 

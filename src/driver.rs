@@ -323,10 +323,10 @@ impl Drop for GateGuard {
 /// everything the application sent had been answered at the last ping tick,
 /// and it did nothing since ([`ConnInner::may_read_lazily`]), the poller
 /// reports only the peer's close or a socket error, and the loop reads the
-/// socket at each ping tick, before the stale check. The PONG to a PING then costs no wake-up of its
-/// own. The loop leaves this state as soon as the application writes (every
-/// write wakes the loop or, for a direct write, asks it to read) or a direct
-/// reader claims the socket.
+/// socket at each ping tick, before the stale check. The PONG to a PING then
+/// costs no wake-up of its own. The loop leaves this state as soon as the
+/// application writes (every write wakes the loop or, for a direct write,
+/// asks it to read) or a direct reader claims the socket.
 pub(crate) struct Reader {
     side: Mutex<ReadSide>,
     claimed: AtomicBool,
@@ -495,8 +495,7 @@ impl Reader {
             // with it (a TLS upgrade) or deregisters it next.
             d.elsewhere = false;
             d.want_write = true;
-            d.quiet = false;
-            self.quiet.store(false, Ordering::SeqCst);
+            self.leave_quiet(&mut d);
             d.sync();
         }
     }
@@ -512,6 +511,13 @@ impl Reader {
                 d.sync();
             }
         }
+    }
+
+    /// Ends lazy reads in `d` (this reader's socket) and in the mirror; the
+    /// caller brings the registration in line (`sync`).
+    fn leave_quiet(&self, d: &mut DirectFd) {
+        d.quiet = false;
+        self.quiet.store(false, Ordering::SeqCst);
     }
 
     /// The loop reads the socket lazily (see [`Reader`]).
@@ -541,8 +547,7 @@ impl Reader {
                     })
             {
                 // The poller refused: read as before.
-                d.quiet = false;
-                self.quiet.store(false, Ordering::SeqCst);
+                self.leave_quiet(d);
                 d.sync();
             }
         }
@@ -585,8 +590,7 @@ pub(crate) fn read_direct(
         match side.direct.as_mut() {
             Some(d) if clear => {
                 d.elsewhere = true;
-                d.quiet = false;
-                reader.quiet.store(false, Ordering::SeqCst);
+                reader.leave_quiet(d);
                 d.sync();
                 Some(d.fd)
             }
